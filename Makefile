@@ -1,0 +1,99 @@
+# tunnels — SSH reverse-tunnel supervisor.
+#
+#   make            build build/tunnels
+#   make deps       install (apt-get, idempotent) what build, tests and demo need
+#   make test       unit + integration tests, under ASan/UBSan
+#   make demo       a request through a real tunnel on loopback
+#   make bench      comparison with ssh -R
+#   make install    PREFIX=/usr/local DESTDIR=
+
+PREFIX	?= /usr/local
+BINDIR	?= $(PREFIX)/bin
+MANDIR	?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+DESTDIR	?=
+
+CC	?= cc
+PKGS	 = libssh2 yaml-0.1 libsystemd
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+VERSION	:= $(shell cat VERSION 2>/dev/null || echo 0.1.0)
+
+WARN	 = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
+	   -Wmissing-prototypes -Wno-format-nonliteral
+CFLAGS	?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fno-optimize-sibling-calls -DTUNNELS_VERSION='"$(VERSION)"' \
+	   $(WARN) $(PKG_CFLAGS) $(CFLAGS)
+SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
+	   -fno-sanitize-recover=undefined
+
+B	 = build
+SRCS	:= $(wildcard src/*.c)
+OBJS	 = $(SRCS:src/%.c=$(B)/obj/%.o)
+SOBJS	 = $(SRCS:src/%.c=$(B)/asan/obj/%.o)
+
+# Modules that unit tests link: no libssh2, no event loop.
+PURE	 = util addr config keyfile backoff nginx json notify
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(B)/unit/%)
+PURE_OBJS  = $(foreach m,$(PURE),$(if $(wildcard src/$(m).c),$(B)/asan/obj/$(m).o))
+
+PYTEST	 = /usr/bin/python3 -m pytest
+
+.PHONY: all asan test unit integration deps demo bench install uninstall \
+	clean check-style
+
+all: $(B)/tunnels
+
+$(B)/tunnels: $(OBJS)
+	$(CC) $(ALL_CFLAGS) -o $@ $(OBJS) $(PKG_LIBS) $(LDFLAGS)
+
+$(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# The sanitizer build the integration tests run.
+asan: $(B)/asan/tunnels
+
+$(B)/asan/tunnels: $(SOBJS)
+	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $(SOBJS) $(PKG_LIBS) $(LDFLAGS)
+
+$(B)/asan/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/asan/obj
+	$(CC) $(ALL_CFLAGS) $(SAN) -O1 -c -o $@ $<
+
+$(B)/unit/%: tests/unit/%.c $(PURE_OBJS) $(wildcard src/*.h) | $(B)/unit
+	$(CC) $(ALL_CFLAGS) $(SAN) -O1 -Isrc -o $@ $< $(PURE_OBJS) \
+	    $(PKG_LIBS) -lcmocka
+
+$(B)/obj $(B)/asan/obj $(B)/unit:
+	mkdir -p $@
+
+test: unit integration
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do \
+	    echo "== $$t"; TESTS_SRCDIR=$(CURDIR)/tests ./$$t; done
+
+integration: $(B)/tunnels $(B)/asan/tunnels
+	TUNNELS_BIN=$(CURDIR)/$(B)/asan/tunnels $(PYTEST) -q tests/integration
+
+deps:
+	@sh tests/deps.sh
+
+demo: $(B)/tunnels
+	@sh tests/demo.sh $(CURDIR)/$(B)/tunnels
+
+bench: $(B)/tunnels
+	@sh tests/bench/run.sh $(CURDIR)/$(B)/tunnels
+
+check-style:
+	@! grep -nE '\b(sprintf|strcpy|strcat|gets|strtok|atoi|atol|sleep|usleep|alarm|system|popen)\(' src/*.c
+
+install: $(B)/tunnels
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 $(B)/tunnels $(DESTDIR)$(BINDIR)/tunnels
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/tunnels
+
+clean:
+	rm -rf $(B)

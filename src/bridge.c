@@ -1,0 +1,588 @@
+/*
+ * One forwarded connection: an accepted channel and a local socket.
+ *
+ * Local socket I/O happens in the fd callback and never touches libssh2;
+ * it only fills and drains our buffers and then posts the session
+ * ("kick"). Every libssh2 call happens in bridge_step(), which the session
+ * runs from its service routine.
+ *
+ * The session has a single outbound packet slot (libssh2 1.10): when a
+ * call returns EAGAIN with the OUTBOUND direction set, the very next
+ * libssh2 call on the session must repeat that call with the same
+ * arguments. bridge_step() therefore records the pending call in b->pend,
+ * returns BRIDGE_BLOCKED, and on its next run goes straight to that call.
+ * Each libssh2 call appears at exactly one place in bridge_step(): some of
+ * them (send_eof, the replies libssh2 makes while reading) build their
+ * packet on the stack, and "the same arguments" then means "the same stack
+ * depth", which the session guarantees by always calling us from the same
+ * frame.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "bridge.h"
+#include "log.h"
+#include "loop.h"
+#include "ssherr.h"
+#include "util.h"
+
+/* Per-direction buffer. Bounded: a full buffer stops the other side. */
+#define BRIDGE_BUF_SIZE		(64 * 1024)
+/* libssh2 1.10 sends at most this much per channel_write call. */
+#define BRIDGE_WRITE_MAX	32700
+
+/* A fixed-size byte queue, allocated only while it holds data. */
+struct bridge_buf {
+	char	*mem;
+	size_t	 off;
+	size_t	 len;
+};
+
+/* The libssh2 call that holds the send slot, to be repeated first. */
+enum bridge_pend {
+	BRIDGE_PEND_NONE = 0,
+	BRIDGE_PEND_READ,
+	BRIDGE_PEND_WRITE,
+	BRIDGE_PEND_EOF,
+	BRIDGE_PEND_CLOSED,
+	BRIDGE_PEND_FREE
+};
+
+struct bridge {
+	struct loop		*loop;
+	struct loop_post	*kick;
+	struct bridge_stats	*stats;
+	LIBSSH2_CHANNEL		*ch;
+
+	int			 fd;
+	struct loop_io		 io;
+	int			 connecting;
+	struct resolve_result	 addrs;
+	int			 addr_next;
+	char			*unix_path;
+
+	struct bridge_buf	 to_local;	/* channel -> local socket */
+	struct bridge_buf	 to_remote;	/* local socket -> channel */
+
+	unsigned		 local_eof:1;	/* local peer sent FIN */
+	unsigned		 remote_eof:1;	/* channel EOF received */
+	unsigned		 eof_sent:1;	/* channel EOF sent */
+	unsigned		 local_shut:1;	/* shutdown(SHUT_WR) done */
+	unsigned		 remote_closed:1; /* channel CLOSE received */
+	unsigned		 closing:1;	/* free the channel next */
+
+	enum bridge_pend	 pend;
+	char			*pend_ptr;
+	size_t			 pend_len;
+};
+
+static void	bridge_on_io(void *, uint32_t);
+
+/* Allocate a buffer's memory if needed. */
+static void
+bridge_buf_alloc(struct bridge_buf *q)
+{
+	if (q->mem == NULL)
+		q->mem = xmalloc(BRIDGE_BUF_SIZE);
+}
+
+/* Free space at the tail (compacting first when allowed). */
+static size_t
+bridge_buf_room(struct bridge_buf *q, int may_move)
+{
+	if (q->len == 0)
+		q->off = 0;
+	else if (may_move && q->off > 0 &&
+	    q->off + q->len > BRIDGE_BUF_SIZE / 2) {
+		memmove(q->mem, q->mem + q->off, q->len);
+		q->off = 0;
+	}
+	return BRIDGE_BUF_SIZE - q->off - q->len;
+}
+
+/* Drop n bytes from the front; release the memory once empty. */
+static void
+bridge_buf_consume(struct bridge_buf *q, size_t n, int may_free)
+{
+	q->off += n;
+	q->len -= n;
+	if (q->len == 0) {
+		q->off = 0;
+		/* Idle connections keep no buffer memory. */
+		if (may_free) {
+			free(q->mem);
+			q->mem = NULL;
+		}
+	}
+}
+
+/* Stop watching and close the local socket. */
+static void
+bridge_close_fd(struct bridge *b)
+{
+	if (b->fd == -1)
+		return;
+	loop_io_del(b->loop, &b->io);
+	close(b->fd);
+	b->fd = -1;
+}
+
+/* The local side failed: drop it and close the channel. */
+static void
+bridge_local_fail(struct bridge *b, const char *what, int err)
+{
+	log_debug(b->stats->server, b->stats->tunnel, "local %s: %s", what,
+	    strerror(err));
+	bridge_close_fd(b);
+	b->closing = 1;
+	loop_post(b->loop, b->kick);
+}
+
+/* Start a non-blocking connect to the next candidate address. */
+static int
+bridge_connect_next(struct bridge *b)
+{
+	struct sockaddr_un	 sun;
+	const struct sockaddr	*sa;
+	socklen_t		 salen;
+	int			 fd, family, err = ECONNREFUSED;
+
+	for (;;) {
+		if (b->unix_path != NULL) {
+			if (b->addr_next++ > 0)
+				break;
+			memset(&sun, 0, sizeof sun);
+			sun.sun_family = AF_UNIX;
+			memcpy(sun.sun_path, b->unix_path,
+			    MIN(strlen(b->unix_path), sizeof sun.sun_path - 1));
+			sa = (const struct sockaddr *)&sun;
+			salen = sizeof sun;
+		} else {
+			if (b->addr_next >= b->addrs.n)
+				break;
+			sa = (const struct sockaddr *)
+			    &b->addrs.addrs[b->addr_next];
+			salen = b->addrs.lens[b->addr_next];
+			b->addr_next++;
+		}
+		family = sa->sa_family;
+		fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
+		if (fd == -1) {
+			err = errno;
+			continue;
+		}
+		if (connect(fd, sa, salen) == -1 && errno != EINPROGRESS) {
+			err = errno;
+			close(fd);
+			continue;
+		}
+		if (loop_io_add(b->loop, &b->io, fd, EPOLLOUT) == -1) {
+			err = errno;
+			close(fd);
+			continue;
+		}
+		b->fd = fd;
+		b->connecting = 1;
+		return 0;
+	}
+	errno = err;
+	return -1;
+}
+
+/* Wrap an accepted channel and start connecting to the local target. */
+struct bridge *
+bridge_new(struct loop *l, struct loop_post *kick, struct bridge_stats *st,
+    LIBSSH2_CHANNEL *ch, const struct resolve_result *addrs,
+    const char *unix_path)
+{
+	struct bridge	*b = xcalloc(1, sizeof *b);
+
+	b->loop = l;
+	b->kick = kick;
+	b->stats = st;
+	b->ch = ch;
+	b->fd = -1;
+	loop_io_init(&b->io, bridge_on_io, b);
+	if (addrs != NULL)
+		b->addrs = *addrs;
+	if (unix_path != NULL)
+		b->unix_path = xstrdup(unix_path);
+	st->active++;
+	st->total++;
+	if (bridge_connect_next(b) == -1) {
+		/* Refused at once (unix socket missing, no fds): close it. */
+		st->local_errors++;
+		log_info(st->server, st->tunnel, "local connect failed: %s; "
+		    "closing the forwarded connection", strerror(errno));
+		b->closing = 1;
+	}
+	return b;
+}
+
+/* Compute the local fd's epoll interest from the bridge state. */
+static void
+bridge_update_interest(struct bridge *b)
+{
+	uint32_t	ev = 0;
+
+	if (b->fd == -1)
+		return;
+	if (b->connecting)
+		ev = EPOLLOUT;
+	else {
+		if (!b->local_eof && !b->closing &&
+		    bridge_buf_room(&b->to_remote, 0) > 0)
+			ev |= EPOLLIN;
+		if (b->to_local.len > 0)
+			ev |= EPOLLOUT;
+	}
+	/*
+	 * Nothing left to do locally: stop watching, or a hang-up would be
+	 * reported again on every turn (epoll always reports HUP).
+	 */
+	if (ev == 0 && b->local_eof && b->local_shut) {
+		loop_io_del(b->loop, &b->io);
+		return;
+	}
+	loop_io_set(b->loop, &b->io, ev);
+}
+
+/* Read from the local socket into to_remote; 1 if anything changed. */
+static int
+bridge_local_read(struct bridge *b)
+{
+	size_t	room;
+	ssize_t	n;
+	int	changed = 0;
+
+	while (b->fd != -1 && !b->connecting && !b->local_eof && !b->closing) {
+		bridge_buf_alloc(&b->to_remote);
+		/* Never move bytes a pending channel_write points into. */
+		room = bridge_buf_room(&b->to_remote,
+		    b->pend != BRIDGE_PEND_WRITE);
+		if (room == 0)
+			break;
+		n = recv(b->fd, b->to_remote.mem + b->to_remote.off +
+		    b->to_remote.len, room, 0);
+		if (n > 0) {
+			b->to_remote.len += (size_t)n;
+			changed = 1;
+			continue;
+		}
+		if (n == 0) {
+			b->local_eof = 1;
+			changed = 1;
+			break;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			bridge_local_fail(b, "read", errno);
+			return 1;
+		}
+		break;
+	}
+	if (b->to_remote.len == 0 && b->pend != BRIDGE_PEND_WRITE) {
+		free(b->to_remote.mem);
+		b->to_remote.mem = NULL;
+		b->to_remote.off = 0;
+	}
+	return changed;
+}
+
+/* Write to_local to the local socket; 1 if anything changed. */
+static int
+bridge_local_write(struct bridge *b)
+{
+	ssize_t	n;
+	int	changed = 0;
+
+	while (b->fd != -1 && !b->connecting && b->to_local.len > 0) {
+		n = send(b->fd, b->to_local.mem + b->to_local.off,
+		    b->to_local.len, MSG_NOSIGNAL);
+		if (n > 0) {
+			bridge_buf_consume(&b->to_local, (size_t)n,
+			    b->pend != BRIDGE_PEND_READ);
+			changed = 1;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK) {
+			bridge_local_fail(b, "write", errno);
+			return 1;
+		}
+		break;
+	}
+	/* Everything from the remote client is delivered: pass its EOF on. */
+	if (b->fd != -1 && !b->connecting && b->remote_eof &&
+	    b->to_local.len == 0 && !b->local_shut) {
+		shutdown(b->fd, SHUT_WR);
+		b->local_shut = 1;
+		changed = 1;
+	}
+	return changed;
+}
+
+/* The local connect finished (or failed: then try the next address). */
+static void
+bridge_connected(struct bridge *b)
+{
+	socklen_t	len = sizeof(int);
+	int		err = 0, one = 1;
+
+	if (getsockopt(b->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	if (err != 0) {
+		bridge_close_fd(b);
+		if (bridge_connect_next(b) == 0)
+			return;
+		b->stats->local_errors++;
+		log_info(b->stats->server, b->stats->tunnel, "local connect "
+		    "failed: %s; closing the forwarded connection",
+		    strerror(err));
+		b->closing = 1;
+		loop_post(b->loop, b->kick);
+		return;
+	}
+	b->connecting = 0;
+	if (b->unix_path == NULL)
+		setsockopt(b->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+/* Local socket event: move bytes between socket and buffers. */
+static void
+bridge_on_io(void *arg, uint32_t events)
+{
+	struct bridge	*b = arg;
+	int		 changed;
+
+	if (b->connecting) {
+		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			return;
+		bridge_connected(b);
+		if (b->connecting || b->fd == -1)
+			return;
+	}
+	changed = bridge_local_write(b);
+	changed |= bridge_local_read(b);
+	bridge_update_interest(b);
+	if (changed)
+		loop_post(b->loop, b->kick);
+}
+
+/* Log a libssh2 failure on this channel and classify it. */
+static enum bridge_step
+bridge_ssh_error(struct bridge *b, LIBSSH2_SESSION *ss, const char *what,
+    int rc)
+{
+	if (ssherr_session_fatal(rc)) {
+		log_info(b->stats->server, b->stats->tunnel, "%s: %s (%d)",
+		    what, ssherr_text(ss), rc);
+		return BRIDGE_DEAD;
+	}
+	log_debug(b->stats->server, b->stats->tunnel, "%s: %s (%d)", what,
+	    ssherr_text(ss), rc);
+	b->closing = 1;
+	return BRIDGE_OK;
+}
+
+/* Do this bridge's libssh2 work; see the file comment for the rules. */
+enum bridge_step
+bridge_step(struct bridge *b, LIBSSH2_SESSION *ss, int *progress)
+{
+	ssize_t	n;
+	size_t	room;
+	int	rc;
+
+	/* 1. Channel -> to_local (stop reading when full: backpressure). */
+	while ((b->pend == BRIDGE_PEND_NONE && !b->closing && !b->remote_eof)
+	    || b->pend == BRIDGE_PEND_READ) {
+		if (b->pend != BRIDGE_PEND_READ) {
+			bridge_buf_alloc(&b->to_local);
+			room = bridge_buf_room(&b->to_local, 1);
+			if (room == 0)
+				break;
+			b->pend_ptr = b->to_local.mem + b->to_local.off +
+			    b->to_local.len;
+			b->pend_len = room;
+		}
+		n = libssh2_channel_read(b->ch, b->pend_ptr, b->pend_len);
+		if (n == LIBSSH2_ERROR_EAGAIN) {
+			if (ssherr_slot_busy(ss)) {
+				b->pend = BRIDGE_PEND_READ;
+				return BRIDGE_BLOCKED;
+			}
+			b->pend = BRIDGE_PEND_NONE;
+			break;
+		}
+		b->pend = BRIDGE_PEND_NONE;
+		if (n > 0) {
+			b->to_local.len += (size_t)n;
+			b->stats->bytes_in += (uint64_t)n;
+			*progress = 1;
+			continue;
+		}
+		if (n == 0) {
+			/* 0 without EOF would be a library oddity: no data. */
+			if (libssh2_channel_eof(b->ch)) {
+				b->remote_eof = 1;
+				*progress = 1;
+			}
+			break;
+		}
+		if (bridge_ssh_error(b, ss, "channel read", (int)n) ==
+		    BRIDGE_DEAD)
+			return BRIDGE_DEAD;
+		break;
+	}
+	if (b->to_local.len == 0 && b->to_local.mem != NULL &&
+	    b->pend != BRIDGE_PEND_READ) {
+		free(b->to_local.mem);
+		b->to_local.mem = NULL;
+		b->to_local.off = 0;
+	}
+	if (bridge_local_write(b))
+		*progress = 1;
+
+	/* 2. to_remote -> channel, as far as the peer's window allows. */
+	while ((b->pend == BRIDGE_PEND_NONE && !b->closing &&
+	    b->to_remote.len > 0) || b->pend == BRIDGE_PEND_WRITE) {
+		if (b->pend != BRIDGE_PEND_WRITE) {
+			/*
+			 * A zero window makes channel_write clear OUTBOUND
+			 * from block_directions: check it ourselves.
+			 */
+			if (libssh2_channel_window_write_ex(b->ch, NULL) == 0)
+				break;
+			b->pend_ptr = b->to_remote.mem + b->to_remote.off;
+			b->pend_len = MIN(b->to_remote.len, BRIDGE_WRITE_MAX);
+		}
+		n = libssh2_channel_write(b->ch, b->pend_ptr, b->pend_len);
+		if (n == LIBSSH2_ERROR_EAGAIN) {
+			if (ssherr_slot_busy(ss)) {
+				b->pend = BRIDGE_PEND_WRITE;
+				return BRIDGE_BLOCKED;
+			}
+			b->pend = BRIDGE_PEND_NONE;
+			break;
+		}
+		b->pend = BRIDGE_PEND_NONE;
+		if (n > 0) {
+			bridge_buf_consume(&b->to_remote, (size_t)n, 1);
+			b->stats->bytes_out += (uint64_t)n;
+			*progress = 1;
+			continue;
+		}
+		if (n == 0)
+			break;
+		if (bridge_ssh_error(b, ss, "channel write", (int)n) ==
+		    BRIDGE_DEAD)
+			return BRIDGE_DEAD;
+		break;
+	}
+	/* Room again in to_remote: resume reading the local socket. */
+	if (bridge_local_read(b))
+		*progress = 1;
+
+	/* 3. Local EOF and everything sent: half-close the channel. */
+	if ((b->pend == BRIDGE_PEND_NONE && !b->closing && b->local_eof &&
+	    b->to_remote.len == 0 && !b->eof_sent) ||
+	    b->pend == BRIDGE_PEND_EOF) {
+		rc = libssh2_channel_send_eof(b->ch);
+		if (rc == LIBSSH2_ERROR_EAGAIN && ssherr_slot_busy(ss)) {
+			b->pend = BRIDGE_PEND_EOF;
+			return BRIDGE_BLOCKED;
+		}
+		b->pend = BRIDGE_PEND_NONE;
+		if (rc == 0) {
+			b->eof_sent = 1;
+			*progress = 1;
+		} else if (rc != LIBSSH2_ERROR_EAGAIN &&
+		    bridge_ssh_error(b, ss, "channel send_eof", rc) ==
+		    BRIDGE_DEAD)
+			return BRIDGE_DEAD;
+	}
+
+	/*
+	 * 4. After the remote EOF, learn whether the remote client is gone
+	 * altogether (sshd sent CLOSE): then nothing more can be delivered
+	 * to it and the connection ends once to_local is flushed.
+	 */
+	if ((b->pend == BRIDGE_PEND_NONE && !b->closing && b->remote_eof &&
+	    !b->remote_closed && !(b->eof_sent && b->local_shut)) ||
+	    b->pend == BRIDGE_PEND_CLOSED) {
+		rc = libssh2_channel_wait_closed(b->ch);
+		if (rc == LIBSSH2_ERROR_EAGAIN && ssherr_slot_busy(ss)) {
+			b->pend = BRIDGE_PEND_CLOSED;
+			return BRIDGE_BLOCKED;
+		}
+		b->pend = BRIDGE_PEND_NONE;
+		if (rc == 0)
+			b->remote_closed = 1;
+		else if (rc != LIBSSH2_ERROR_EAGAIN &&
+		    bridge_ssh_error(b, ss, "channel wait_closed", rc) ==
+		    BRIDGE_DEAD)
+			return BRIDGE_DEAD;
+	}
+	if ((b->eof_sent && b->local_shut) || b->fd == -1 ||
+	    (b->remote_closed && b->to_local.len == 0))
+		b->closing = 1;
+	bridge_update_interest(b);
+
+	/* 5. Both directions done (or failed): free the channel. */
+	if ((b->pend == BRIDGE_PEND_NONE && b->closing) ||
+	    b->pend == BRIDGE_PEND_FREE) {
+		rc = libssh2_channel_free(b->ch);
+		if (rc == LIBSSH2_ERROR_EAGAIN) {
+			if (ssherr_slot_busy(ss)) {
+				b->pend = BRIDGE_PEND_FREE;
+				return BRIDGE_BLOCKED;
+			}
+			/* CLOSE sent, waiting for any packet: retry later. */
+			b->pend = BRIDGE_PEND_NONE;
+			return BRIDGE_OK;
+		}
+		/* Any other result: libssh2 freed the channel anyway. */
+		b->pend = BRIDGE_PEND_NONE;
+		b->ch = NULL;
+		*progress = 1;
+		return BRIDGE_DONE;
+	}
+	return BRIDGE_OK;
+}
+
+/* Close this connection at the next step (its tunnel is going away). */
+void
+bridge_abort(struct bridge *b)
+{
+	bridge_close_fd(b);
+	b->closing = 1;
+	loop_post(b->loop, b->kick);
+}
+
+/*
+ * Free the bridge. A channel not yet freed by bridge_step() is only
+ * forgotten: this happens when the session is torn down, and
+ * libssh2_session_free() releases every channel of the session.
+ */
+void
+bridge_free(struct bridge *b)
+{
+	if (b == NULL)
+		return;
+	b->ch = NULL;
+	bridge_close_fd(b);
+	free(b->to_local.mem);
+	free(b->to_remote.mem);
+	free(b->unix_path);
+	b->stats->active--;
+	free(b);
+}

@@ -1,0 +1,55 @@
+/*
+ * One forwarded connection: an accepted SSH channel <-> a local socket,
+ * with bounded buffers both ways, backpressure and half-close.
+ */
+#ifndef TUNNELS_BRIDGE_H
+#define TUNNELS_BRIDGE_H
+
+#include <stdint.h>
+#include <libssh2.h>
+
+#include "resolve.h"
+
+struct loop;
+struct loop_post;
+struct bridge;
+
+/* Names and counters a bridge shares with its forward (owned by it). */
+struct bridge_stats {
+	const char	*server;
+	const char	*tunnel;
+	uint64_t	active;
+	uint64_t	total;
+	uint64_t	bytes_in;	/* remote client -> local target */
+	uint64_t	bytes_out;	/* local target -> remote client */
+	uint64_t	local_errors;	/* local connect refused/failed */
+};
+
+/* Result of bridge_step(). */
+enum bridge_step {
+	BRIDGE_OK = 0,		/* nothing more now */
+	BRIDGE_BLOCKED,		/* holds the session's send slot: retry first */
+	BRIDGE_DONE,		/* channel freed: remove and free the bridge */
+	BRIDGE_DEAD		/* the SSH session failed */
+};
+
+/*
+ * Take ownership of an accepted channel and start connecting to the
+ * local target (addrs for TCP, or unix_path). kick is posted whenever
+ * local I/O leaves work for the session.
+ */
+struct bridge	*bridge_new(struct loop *, struct loop_post *kick,
+		    struct bridge_stats *, LIBSSH2_CHANNEL *,
+		    const struct resolve_result *addrs, const char *unix_path);
+
+/* Do the libssh2 side of the bridge; only from the session's service. */
+enum bridge_step bridge_step(struct bridge *, LIBSSH2_SESSION *,
+		    int *progress);
+
+/* Ask for a close (tunnel removed); the next steps free the channel. */
+void		 bridge_abort(struct bridge *);
+
+/* Free the bridge (a live channel is left to libssh2_session_free). */
+void		 bridge_free(struct bridge *);
+
+#endif

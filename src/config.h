@@ -1,0 +1,120 @@
+/*
+ * The configuration: libyaml -> an immutable struct config. Every problem
+ * is collected with its line and column, never only the first one.
+ */
+#ifndef TUNNELS_CONFIG_H
+#define TUNNELS_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "addr.h"
+
+#define CONFIG_DEFAULT_PATH	"/etc/tunnels/tunnels.yaml"
+#define CONFIG_DEFAULT_CONTROL	"/run/tunnels/control.sock"
+#define CONFIG_DEFAULT_STATE	"/var/lib/tunnels"
+#define CONFIG_DEFAULT_WEBROOT	"/var/www/letsencrypt"
+
+enum config_tls {
+	CONFIG_TLS_OFF = 0,
+	CONFIG_TLS_LETSENCRYPT,
+	CONFIG_TLS_FILES		/* {cert: PATH, key: PATH} */
+};
+
+/* The optional nginx: section of a tunnel (used by `tunnels nginx`). */
+struct config_nginx {
+	char		**server_names;
+	size_t		  n_server_names;
+	enum config_tls	  tls;
+	char		 *cert;			/* CONFIG_TLS_FILES only */
+	char		 *key;			/* CONFIG_TLS_FILES only */
+	int		  websocket;		/* default 1 */
+	char		 *client_max_body_size;	/* NULL when unset */
+	char		 *acme_webroot;		/* default CONFIG_DEFAULT_WEBROOT */
+	int		  line, col;
+};
+
+struct config_server {
+	char		*name;
+	char		*host;
+	int		 port;			/* default 22 */
+	char		*user;
+	char		*identity;		/* private key path */
+	char		*passphrase_file;	/* NULL when unset */
+	char		*known_hosts;		/* NULL when host_key is set */
+	char		*host_key;		/* "TYPE BASE64", NULL when unset */
+	int64_t		 keepalive_ms;		/* default 10 s */
+	int		 keepalive_count;	/* default 3 */
+	int64_t		 connect_timeout_ms;	/* default 10 s */
+	int		 reclaim_stale_port;	/* default 1 */
+	int		 line, col;		/* of the server's key */
+};
+
+struct config_tunnel {
+	char			*name;
+	char			*server;	/* name; resolved by the loader */
+	size_t			 server_index;	/* index into config.servers */
+	struct addr		 remote;	/* default host 127.0.0.1 */
+	struct addr		 local;		/* default host 127.0.0.1 */
+	struct config_nginx	*nginx;		/* NULL when absent */
+	int			 line, col;	/* of the list item */
+};
+
+struct config {
+	char			*path;
+	char			*control;	/* default CONFIG_DEFAULT_CONTROL */
+	char			*state_dir;	/* default CONFIG_DEFAULT_STATE */
+	struct config_server	*servers;
+	size_t			 n_servers;
+	struct config_tunnel	*tunnels;
+	size_t			 n_tunnels;
+	int64_t			 backoff_initial_ms;	/* default 1 s */
+	int64_t			 backoff_max_ms;	/* default 60 s */
+};
+
+struct config_error {
+	int	 line, col;	/* 1-based; 0 when not tied to a place */
+	char	*msg;
+};
+
+struct config_errors {
+	char			*file;
+	struct config_error	*v;
+	size_t			 n;
+};
+
+/*
+ * Parse YAML text. path is used for messages and relative-path checks.
+ * check_files: also check the filesystem (identity exists, is readable,
+ * mode not group/other readable, not RSA; known_hosts exists ...).
+ * Returns NULL when errs->n > 0 after the call.
+ */
+struct config	*config_parse(const char *path, const char *text, size_t len,
+		    int check_files, struct config_errors *errs);
+
+/* Read the file and parse it (check_files = 1). */
+struct config	*config_load(const char *path, struct config_errors *errs);
+
+void		 config_free(struct config *);
+
+/* Print every error as "FILE:LINE:COL: message" (one per line). */
+void		 config_errors_print(const struct config_errors *, FILE *);
+void		 config_errors_clear(struct config_errors *);
+
+/* Lookups; NULL when absent. */
+const struct config_server *config_server_find(const struct config *,
+		    const char *name);
+const struct config_tunnel *config_tunnel_find(const struct config *,
+		    const char *name);
+
+/* 1 if the two specs would behave identically (reload diff). */
+int		 config_server_equal(const struct config_server *,
+		    const struct config_server *);
+int		 config_tunnel_equal(const struct config_tunnel *,
+		    const struct config_tunnel *);
+
+/* Parse "10s", "500ms", "1m", "2h": returns 0 or -1 with *cause. */
+int		 config_parse_duration(const char *, int64_t *ms, char **cause);
+
+#endif

@@ -1,0 +1,556 @@
+/*
+ * One tunnel's remote listener. The request (tcpip-forward) is issued on
+ * the live session, one at a time per session: libssh2 1.10 keeps the
+ * state of forward_listen_ex in the session, so a second request in flight
+ * would build its listener from the wrong arguments. A refusal leaves the
+ * session and the sibling tunnels alone; this forward retries on its own
+ * backoff.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+#include "backoff.h"
+#include "bridge.h"
+#include "config.h"
+#include "forward.h"
+#include "json.h"
+#include "log.h"
+#include "loop.h"
+#include "resolve.h"
+#include "runtime.h"
+#include "ssherr.h"
+
+/* Incoming connections queued in libssh2 before we accept them. */
+#define FORWARD_QUEUE_MAX	1024
+/* Retry a failed local name lookup after this long. */
+#define FORWARD_RESOLVE_RETRY_MS 5000
+
+/* The libssh2 call of the forward itself that holds the send slot. */
+enum forward_pend {
+	FORWARD_PEND_NONE = 0,
+	FORWARD_PEND_LISTEN,
+	FORWARD_PEND_CANCEL,
+	FORWARD_PEND_ACCEPT
+};
+
+struct forward {
+	struct runtime			*rt;
+	struct loop_post		*kick;
+	const struct config_tunnel	*cfg;
+	char				*name;
+	char				*server;
+
+	enum forward_state		 state;
+	int64_t				 since_ms;
+	char				*last_error;
+
+	LIBSSH2_LISTENER		*listener;
+	int				 bound_port;
+	int				 want_listen;
+	int				 stopping;
+	enum forward_pend		 pend;
+
+	struct backoff			 bo;
+	struct loop_timer		 retry;
+
+	/* Copies: a stopping forward outlives the config it came from. */
+	struct addr			 remote;
+	struct addr			 local;
+
+	struct resolve_req		*rq;
+	struct resolve_result		 local_res;
+	int				 local_ready;
+
+	struct bridge			**v;
+	size_t				  n, cap;
+	struct bridge			*tx_bridge;
+	struct bridge_stats		 stats;
+};
+
+static void	forward_resolve(struct forward *);
+
+static const char *const forward_state_names[] = {
+	"stopped", "connecting", "up", "waiting", "failed"
+};
+
+/* Name of a state, as shown in status. */
+const char *
+forward_state_name(enum forward_state s)
+{
+	return forward_state_names[s];
+}
+
+/* The one setter of the state: logs every transition with its cause. */
+static void
+forward_set_state(struct forward *f, enum forward_state s, const char *cause)
+{
+	int	pri = LOG_PRI_INFO;
+
+	if (s == FORWARD_FAILED || s == FORWARD_WAITING)
+		pri = LOG_PRI_WARNING;
+	if (s != FORWARD_UP && cause != NULL) {
+		free(f->last_error);
+		f->last_error = xstrdup(cause);
+	}
+	if (f->state == s)
+		return;
+	log_msg(pri, f->server, f->name, "%s -> %s%s%s",
+	    forward_state_names[f->state], forward_state_names[s],
+	    cause ? ": " : "", cause ? cause : "");
+	f->state = s;
+	f->since_ms = loop_now(f->rt->loop);
+	runtime_changed(f->rt);
+}
+
+/* Retry timer fired: request the listener again. */
+static void
+forward_on_retry(void *arg)
+{
+	struct forward	*f = arg;
+
+	if (f->local_ready)
+		f->want_listen = 1;
+	else
+		forward_resolve(f);
+	loop_post(f->rt->loop, f->kick);
+}
+
+/* Local name lookup finished. */
+static void
+forward_resolved(void *arg, const struct resolve_result *res,
+    const char *error)
+{
+	struct forward	*f = arg;
+	char		*msg;
+
+	f->rq = NULL;
+	if (res == NULL || res->n == 0) {
+		msg = xasprintf("cannot resolve local host \"%s\": %s",
+		    f->local.host, error ? error : "no address");
+		log_warn(f->server, f->name, "%s; retrying in %ds", msg,
+		    FORWARD_RESOLVE_RETRY_MS / 1000);
+		free(f->last_error);
+		f->last_error = msg;
+		loop_timer_in(f->rt->loop, &f->retry,
+		    FORWARD_RESOLVE_RETRY_MS);
+		return;
+	}
+	f->local_res = *res;
+	f->local_ready = 1;
+	loop_post(f->rt->loop, f->kick);
+}
+
+/* Start resolving the local target (TCP targets only). */
+static void
+forward_resolve(struct forward *f)
+{
+	if (f->local.kind == ADDR_UNIX) {
+		f->local_ready = 1;
+		return;
+	}
+	resolve_cancel(f->rq);
+	f->rq = resolve_start(f->rt->resolver, f->local.host,
+	    f->local.port, forward_resolved, f);
+}
+
+/* Create the forward of one tunnel; it waits for its session. */
+struct forward *
+forward_new(struct runtime *rt, const struct config_tunnel *cfg,
+    const char *server, struct loop_post *kick)
+{
+	struct forward	*f = xcalloc(1, sizeof *f);
+
+	f->rt = rt;
+	f->kick = kick;
+	f->cfg = cfg;
+	f->remote = cfg->remote;
+	f->local = cfg->local;
+	f->name = xstrdup(cfg->name);
+	f->server = xstrdup(server);
+	f->stats.server = f->server;
+	f->stats.tunnel = f->name;
+	f->since_ms = loop_now(rt->loop);
+	backoff_init(&f->bo, rt->backoff_initial_ms, rt->backoff_max_ms,
+	    (uint64_t)time_now_ms() ^ (uintptr_t)f);
+	loop_timer_init(&f->retry, forward_on_retry, f);
+	forward_set_state(f, FORWARD_CONNECTING, NULL);
+	forward_resolve(f);
+	return f;
+}
+
+/* Free the forward; its session must already have forgotten it. */
+void
+forward_free(struct forward *f)
+{
+	size_t	i;
+
+	if (f == NULL)
+		return;
+	for (i = 0; i < f->n; i++)
+		bridge_free(f->v[i]);
+	free(f->v);
+	resolve_cancel(f->rq);
+	loop_timer_stop(f->rt->loop, &f->retry);
+	free(f->last_error);
+	free(f->name);
+	free(f->server);
+	free(f);
+}
+
+/* Re-point at an equal tunnel spec of a newly loaded config. */
+void
+forward_set_config(struct forward *f, const struct config_tunnel *cfg)
+{
+	f->cfg = cfg;
+}
+
+/* This forward's tunnel spec. */
+const struct config_tunnel *
+forward_config(const struct forward *f)
+{
+	return f->cfg;
+}
+
+/* The session is up: request the listener at the next step. */
+void
+forward_session_up(struct forward *f)
+{
+	if (f->stopping)
+		return;
+	f->want_listen = 1;
+	backoff_reset(&f->bo);
+	loop_timer_stop(f->rt->loop, &f->retry);
+	loop_post(f->rt->loop, f->kick);
+}
+
+/* The session is gone; libssh2 objects are invalid already. */
+void
+forward_session_down(struct forward *f, const char *cause, int failed)
+{
+	size_t	i;
+
+	for (i = 0; i < f->n; i++)
+		bridge_free(f->v[i]);
+	f->n = 0;
+	f->tx_bridge = NULL;
+	f->listener = NULL;
+	f->bound_port = 0;
+	f->want_listen = 0;
+	f->pend = FORWARD_PEND_NONE;
+	loop_timer_stop(f->rt->loop, &f->retry);
+	if (!f->stopping)
+		forward_set_state(f, failed ? FORWARD_FAILED :
+		    FORWARD_CONNECTING, cause);
+}
+
+/* Begin closing: cancel the listener, close the connections. */
+void
+forward_stop(struct forward *f)
+{
+	size_t	i;
+
+	f->stopping = 1;
+	f->want_listen = 0;
+	loop_timer_stop(f->rt->loop, &f->retry);
+	for (i = 0; i < f->n; i++)
+		bridge_abort(f->v[i]);
+	loop_post(f->rt->loop, f->kick);
+}
+
+/* Retry a refused listener now instead of at its timer. */
+void
+forward_retry_now(struct forward *f)
+{
+	if (f->state != FORWARD_WAITING || f->stopping)
+		return;
+	backoff_reset(&f->bo);
+	loop_timer_stop(f->rt->loop, &f->retry);
+	forward_on_retry(f);
+}
+
+/* The server refused the listener: wait and retry on our own backoff. */
+static void
+forward_refused(struct forward *f)
+{
+	char	 remote[ADDR_TEXT_MAX];
+	char	*msg;
+	int64_t	 delay = backoff_next(&f->bo);
+
+	addr_format(&f->remote, remote, sizeof remote);
+	msg = xasprintf("server refused to listen on %s (port in use, "
+	    "possibly by a stale session, or not permitted by the server); "
+	    "retry in %llds", remote, (long long)(delay + 999) / 1000);
+	forward_set_state(f, FORWARD_WAITING, msg);
+	free(msg);
+	loop_timer_in(f->rt->loop, &f->retry, delay);
+}
+
+/* The listener is bound on the server. */
+static void
+forward_listening(struct forward *f, LIBSSH2_LISTENER *l, int bound)
+{
+	char	remote[ADDR_TEXT_MAX], msg[ADDR_TEXT_MAX + 32];
+	struct addr	a = f->remote;
+
+	f->listener = l;
+	f->bound_port = bound;
+	a.port = bound;
+	addr_format(&a, remote, sizeof remote);
+	snprintf(msg, sizeof msg, "listening on %s", remote);
+	free(f->last_error);
+	f->last_error = NULL;
+	forward_set_state(f, FORWARD_UP, msg);
+}
+
+/* Remove bridge i (swap with the last). */
+static void
+forward_drop_bridge(struct forward *f, size_t i)
+{
+	if (f->tx_bridge == f->v[i])
+		f->tx_bridge = NULL;
+	bridge_free(f->v[i]);
+	f->v[i] = f->v[--f->n];
+}
+
+/* Accept every queued connection; returns a forward_step result. */
+static enum forward_step
+forward_accept_all(struct forward *f, LIBSSH2_SESSION *ss, int *progress)
+{
+	LIBSSH2_CHANNEL	*ch;
+	const char	*unix_path;
+	int		 rc;
+
+	for (;;) {
+		/* Also the transport pump: it reads until EAGAIN first. */
+		ch = libssh2_channel_forward_accept(f->listener);
+		if (ch == NULL) {
+			rc = libssh2_session_last_errno(ss);
+			if (rc == LIBSSH2_ERROR_EAGAIN) {
+				if (ssherr_slot_busy(ss)) {
+					f->pend = FORWARD_PEND_ACCEPT;
+					return FORWARD_STEP_BLOCKED;
+				}
+				f->pend = FORWARD_PEND_NONE;
+				return FORWARD_STEP_OK;
+			}
+			f->pend = FORWARD_PEND_NONE;
+			/* 1.10 reports a dead link as -23 here. */
+			log_info(f->server, f->name, "accept: %s (%d)",
+			    ssherr_text(ss), rc);
+			return FORWARD_STEP_DEAD;
+		}
+		f->pend = FORWARD_PEND_NONE;
+		*progress = 1;
+		unix_path = f->local.kind == ADDR_UNIX ?
+		    f->local.host : NULL;
+		if (f->n == f->cap) {
+			f->cap = f->cap ? f->cap * 2 : 8;
+			f->v = xreallocarray(f->v, f->cap, sizeof *f->v);
+		}
+		f->v[f->n++] = bridge_new(f->rt->loop, f->kick, &f->stats, ch,
+		    unix_path ? NULL : &f->local_res, unix_path);
+	}
+}
+
+/*
+ * Run one bridge's step and apply its result; 1 if the caller must stop.
+ * noinline: bridge_step() must run at the same stack depth whether it is
+ * retried first or reached in the sweep (see bridge.c).
+ */
+static int __attribute__((noinline))
+forward_run_bridge(struct forward *f, size_t *i, LIBSSH2_SESSION *ss,
+    int *progress, enum forward_step *ret)
+{
+	switch (bridge_step(f->v[*i], ss, progress)) {
+	case BRIDGE_BLOCKED:
+		f->tx_bridge = f->v[*i];
+		*ret = FORWARD_STEP_BLOCKED;
+		return 1;
+	case BRIDGE_DEAD:
+		*ret = FORWARD_STEP_DEAD;
+		return 1;
+	case BRIDGE_DONE:
+		forward_drop_bridge(f, *i);
+		return 0;
+	case BRIDGE_OK:
+		break;
+	}
+	(*i)++;
+	return 0;
+}
+
+/* The libssh2 work of this forward, pending call first. */
+enum forward_step
+forward_step(struct forward *f, LIBSSH2_SESSION *ss,
+    struct forward **listen_slot, int *progress)
+{
+	LIBSSH2_LISTENER	*l;
+	enum forward_step	 ret = FORWARD_STEP_OK;
+	size_t			 i;
+	int			 rc, bound = 0;
+
+	/* A bridge of ours holds the send slot: it goes first. */
+	if (f->tx_bridge != NULL) {
+		for (i = 0; i < f->n && f->v[i] != f->tx_bridge; i++)
+			;
+		if (forward_run_bridge(f, &i, ss, progress, &ret))
+			return ret;
+		f->tx_bridge = NULL;
+	}
+
+	/*
+	 * Request the listener (one request in flight per session). A
+	 * request already in flight is always finished, even when stopping:
+	 * its state lives in the session and would block every other forward.
+	 */
+	if ((f->pend == FORWARD_PEND_NONE && (*listen_slot == f ||
+	    (f->want_listen && f->local_ready && f->listener == NULL &&
+	    !f->stopping && *listen_slot == NULL))) ||
+	    f->pend == FORWARD_PEND_LISTEN) {
+		*listen_slot = f;
+		l = libssh2_channel_forward_listen_ex(ss, f->remote.host,
+		    f->remote.port, &bound, FORWARD_QUEUE_MAX);
+		rc = l == NULL ? libssh2_session_last_errno(ss) : 0;
+		if (rc == LIBSSH2_ERROR_EAGAIN) {
+			if (ssherr_slot_busy(ss)) {
+				f->pend = FORWARD_PEND_LISTEN;
+				return FORWARD_STEP_BLOCKED;
+			}
+			/* Sent; the reply has not arrived yet. */
+			f->pend = FORWARD_PEND_NONE;
+		} else {
+			f->pend = FORWARD_PEND_NONE;
+			*listen_slot = NULL;
+			f->want_listen = 0;
+			*progress = 1;
+			if (l != NULL)
+				forward_listening(f, l, bound);
+			else if (rc == LIBSSH2_ERROR_REQUEST_DENIED)
+				forward_refused(f);
+			else {
+				/* -14 "Unknown" here means a dead link. */
+				log_info(f->server, f->name, "tcpip-forward: "
+				    "%s (%d)", ssherr_text(ss), rc);
+				return FORWARD_STEP_DEAD;
+			}
+		}
+	}
+
+	/* Stopping: cancel the listener on the server. */
+	if ((f->pend == FORWARD_PEND_NONE && f->stopping && f->listener != NULL)
+	    || f->pend == FORWARD_PEND_CANCEL) {
+		rc = libssh2_channel_forward_cancel(f->listener);
+		if (rc == LIBSSH2_ERROR_EAGAIN) {
+			/* want_reply=0: EAGAIN can only be a blocked send. */
+			f->pend = FORWARD_PEND_CANCEL;
+			return FORWARD_STEP_BLOCKED;
+		} else {
+			f->pend = FORWARD_PEND_NONE;
+			/* The listener is invalid after the call either way. */
+			f->listener = NULL;
+			*progress = 1;
+			if (rc != 0 && ssherr_session_fatal(rc))
+				return FORWARD_STEP_DEAD;
+		}
+	}
+
+	/* New connections (this also reads the transport). */
+	if ((f->pend == FORWARD_PEND_NONE && f->listener != NULL &&
+	    !f->stopping) || f->pend == FORWARD_PEND_ACCEPT) {
+		ret = forward_accept_all(f, ss, progress);
+		if (ret != FORWARD_STEP_OK)
+			return ret;
+	}
+
+	/* Every connection: libssh2 may hold data for any of them. */
+	for (i = 0; i < f->n;)
+		if (forward_run_bridge(f, &i, ss, progress, &ret))
+			return ret;
+
+	if (f->stopping && f->listener == NULL && f->n == 0 &&
+	    f->pend == FORWARD_PEND_NONE && *listen_slot != f)
+		return FORWARD_STEP_GONE;
+	return FORWARD_STEP_OK;
+}
+
+/* Current state. */
+enum forward_state
+forward_state(const struct forward *f)
+{
+	return f->state;
+}
+
+/* The last error text, or NULL. */
+const char *
+forward_last_error(const struct forward *f)
+{
+	return f->last_error;
+}
+
+/* 1 if the listener is bound (so accept can pump the transport). */
+int
+forward_has_listener(const struct forward *f)
+{
+	return f->listener != NULL && !f->stopping;
+}
+
+/* 1 once forward_stop() was called. */
+int
+forward_is_stopping(const struct forward *f)
+{
+	return f->stopping;
+}
+
+/* Short text for STATUS=, e.g. "blog: remote port ... retry in 8s". */
+char *
+forward_summary(const struct forward *f, int64_t now)
+{
+	int64_t	left;
+
+	if (f->state == FORWARD_WAITING && loop_timer_armed(&f->retry)) {
+		left = (f->retry.at_ms - now + 999) / 1000;
+		return xasprintf("%s: remote %s:%d refused, retry in %llds",
+		    f->name, f->remote.host, f->remote.port,
+		    (long long)(left > 0 ? left : 0));
+	}
+	return xasprintf("%s: %s%s%s", f->name, forward_state_names[f->state],
+	    f->last_error ? " (" : "", f->last_error ? f->last_error : "");
+}
+
+/* Append the status object of this tunnel. */
+void
+forward_status_json(const struct forward *f, struct buf *b, int64_t now)
+{
+	char		remote[ADDR_TEXT_MAX], local[ADDR_TEXT_MAX];
+	struct addr	a = f->remote;
+
+	if (f->listener != NULL)
+		a.port = f->bound_port;
+	addr_format(&a, remote, sizeof remote);
+	addr_format(&f->local, local, sizeof local);
+	buf_printf(b, "{\"name\":");
+	json_str(b, f->name);
+	buf_printf(b, ",\"server\":");
+	json_str(b, f->server);
+	buf_printf(b, ",\"remote\":");
+	json_str(b, remote);
+	buf_printf(b, ",\"local\":");
+	json_str(b, local);
+	buf_printf(b, ",\"state\":\"%s\",\"since_s\":%lld,"
+	    "\"active_connections\":%llu,\"total_connections\":%llu,"
+	    "\"bytes_in\":%llu,\"bytes_out\":%llu,\"local_errors\":%llu",
+	    forward_state_names[f->state],
+	    (long long)(now - f->since_ms) / 1000,
+	    (unsigned long long)f->stats.active,
+	    (unsigned long long)f->stats.total,
+	    (unsigned long long)f->stats.bytes_in,
+	    (unsigned long long)f->stats.bytes_out,
+	    (unsigned long long)f->stats.local_errors);
+	if (f->state == FORWARD_WAITING && loop_timer_armed(&f->retry))
+		buf_printf(b, ",\"retry_in_s\":%lld",
+		    (long long)((f->retry.at_ms - now + 999) / 1000));
+	buf_printf(b, ",\"last_error\":");
+	json_str(b, f->last_error);
+	buf_printf(b, "}");
+}

@@ -1,0 +1,74 @@
+/*
+ * One tunnel: a remote listener on the server (tcpip-forward), its retry
+ * when refused, and the bridges of the connections it accepts.
+ */
+#ifndef TUNNELS_FORWARD_H
+#define TUNNELS_FORWARD_H
+
+#include <stdint.h>
+#include <libssh2.h>
+
+#include "util.h"
+
+struct config_tunnel;
+struct loop_post;
+struct runtime;
+struct forward;
+
+enum forward_state {
+	FORWARD_STOPPED = 0,
+	FORWARD_CONNECTING,	/* server not up yet, or request in flight */
+	FORWARD_UP,		/* listening; connections are bridged */
+	FORWARD_WAITING,	/* refused by the server; retrying */
+	FORWARD_FAILED		/* permanent error (of its server) */
+};
+
+/* Result of forward_step(). */
+enum forward_step {
+	FORWARD_STEP_OK = 0,
+	FORWARD_STEP_BLOCKED,	/* holds the send slot: call again first */
+	FORWARD_STEP_DEAD,	/* the SSH session failed */
+	FORWARD_STEP_GONE	/* stopped and fully closed: free it */
+};
+
+struct forward	*forward_new(struct runtime *, const struct config_tunnel *,
+		    const char *server, struct loop_post *kick);
+void		 forward_free(struct forward *);
+
+/* Point at an equal spec from a new config (reload kept this tunnel). */
+void		 forward_set_config(struct forward *,
+		    const struct config_tunnel *);
+const struct config_tunnel *forward_config(const struct forward *);
+
+/* The session came up: ask the server for the listener. */
+void		 forward_session_up(struct forward *);
+/*
+ * The session went away (libssh2 objects already invalid, no calls):
+ * forget the listener and connections. failed: a permanent error.
+ */
+void		 forward_session_down(struct forward *, const char *cause,
+		    int failed);
+/* Close the listener and connections, then report FORWARD_STEP_GONE. */
+void		 forward_stop(struct forward *);
+/* Retry a waiting listener now (SIGUSR1). */
+void		 forward_retry_now(struct forward *);
+
+/*
+ * The libssh2 work of this forward; only from the session's service.
+ * listen_slot: the session's one listen request in flight.
+ */
+enum forward_step forward_step(struct forward *, LIBSSH2_SESSION *,
+		    struct forward **listen_slot, int *progress);
+
+enum forward_state forward_state(const struct forward *);
+const char	*forward_state_name(enum forward_state);
+const char	*forward_last_error(const struct forward *);
+int		 forward_has_listener(const struct forward *);
+int		 forward_is_stopping(const struct forward *);
+/* One-line reason for STATUS= when not up ("remote port busy ..."). */
+char		*forward_summary(const struct forward *, int64_t now);
+/* Append this tunnel's status object. */
+void		 forward_status_json(const struct forward *, struct buf *,
+		    int64_t now);
+
+#endif

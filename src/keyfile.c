@@ -1,0 +1,507 @@
+/*
+ * SSH private key inspection without decryption. The OpenSSH format keeps
+ * the key type and public blob in clear text before the (possibly
+ * encrypted) private part; PEM files name their type in the BEGIN line.
+ * This is enough to refuse RSA/DSA identities before libssh2 tries them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "keyfile.h"
+#include "util.h"
+
+#define KEYFILE_MAX		(64 * 1024)
+#define KEYFILE_OPENSSH_MAGIC	"openssh-key-v1"	/* followed by NUL */
+
+/* A read cursor over an SSH wire-format blob. */
+struct keyfile_cursor {
+	const unsigned char	*p;
+	size_t			 left;
+};
+
+static const char keyfile_b64[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* Value of one base64 digit, or -1. */
+static int
+keyfile_b64_value(int c)
+{
+	const char	*p;
+
+	if (c == '\0')
+		return -1;
+	p = strchr(keyfile_b64, c);
+	return p != NULL ? (int)(p - keyfile_b64) : -1;
+}
+
+/*
+ * Decode base64, skipping whitespace (PEM bodies are wrapped). Returns a
+ * malloc'd buffer and its length in *outlen, or NULL if malformed.
+ */
+static unsigned char *
+keyfile_b64_decode(const char *s, size_t len, size_t *outlen)
+{
+	unsigned char	*out;
+	uint32_t	 acc = 0;
+	size_t		 i, n = 0, digits = 0, pad = 0;
+	int		 v;
+
+	out = xmalloc(len / 4 * 3 + 3);
+	for (i = 0; i < len; i++) {
+		if (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' ||
+		    s[i] == '\n')
+			continue;
+		if (s[i] == '=') {
+			pad++;
+			continue;
+		}
+		/* Nothing but whitespace and '=' may follow padding. */
+		if (pad > 0 || (v = keyfile_b64_value(s[i])) == -1)
+			goto bad;
+		acc = (acc << 6) | (uint32_t)v;
+		if (++digits % 4 == 0) {
+			out[n++] = (unsigned char)(acc >> 16);
+			out[n++] = (unsigned char)(acc >> 8);
+			out[n++] = (unsigned char)acc;
+			acc = 0;
+		}
+	}
+	switch (digits % 4) {
+	case 0:
+		if (pad != 0)
+			goto bad;
+		break;
+	case 2:
+		if (pad > 2)
+			goto bad;
+		out[n++] = (unsigned char)(acc >> 4);
+		break;
+	case 3:
+		if (pad > 1)
+			goto bad;
+		out[n++] = (unsigned char)(acc >> 10);
+		out[n++] = (unsigned char)(acc >> 2);
+		break;
+	default:
+		goto bad;
+	}
+	*outlen = n;
+	return out;
+bad:
+	free(out);
+	return NULL;
+}
+
+/* Encode bytes as padded base64 (a malloc'd string). */
+static char *
+keyfile_b64_encode(const unsigned char *p, size_t len)
+{
+	char		*out = xmalloc((len + 2) / 3 * 4 + 1), *o = out;
+	uint32_t	 v;
+	size_t		 i;
+
+	for (i = 0; i + 2 < len; i += 3) {
+		v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+		*o++ = keyfile_b64[v >> 18];
+		*o++ = keyfile_b64[(v >> 12) & 63];
+		*o++ = keyfile_b64[(v >> 6) & 63];
+		*o++ = keyfile_b64[v & 63];
+	}
+	if (len - i == 1) {
+		v = (uint32_t)p[i] << 16;
+		*o++ = keyfile_b64[v >> 18];
+		*o++ = keyfile_b64[(v >> 12) & 63];
+		*o++ = '=';
+		*o++ = '=';
+	} else if (len - i == 2) {
+		v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
+		*o++ = keyfile_b64[v >> 18];
+		*o++ = keyfile_b64[(v >> 12) & 63];
+		*o++ = keyfile_b64[(v >> 6) & 63];
+		*o++ = '=';
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Read a big-endian uint32; 0 or -1 when the blob is too short. */
+static int
+keyfile_get_u32(struct keyfile_cursor *c, uint32_t *v)
+{
+	if (c->left < 4)
+		return -1;
+	*v = (uint32_t)c->p[0] << 24 | (uint32_t)c->p[1] << 16 |
+	    (uint32_t)c->p[2] << 8 | c->p[3];
+	c->p += 4;
+	c->left -= 4;
+	return 0;
+}
+
+/* Read an SSH "string" (uint32 length + bytes), pointing into the blob. */
+static int
+keyfile_get_string(struct keyfile_cursor *c, const unsigned char **s,
+    size_t *len)
+{
+	uint32_t	n;
+
+	if (keyfile_get_u32(c, &n) == -1 || n > c->left)
+		return -1;
+	*s = c->p;
+	*len = n;
+	c->p += n;
+	c->left -= n;
+	return 0;
+}
+
+/* Map an SSH key type name to our enum. */
+static enum keyfile_type
+keyfile_type_from_name(const unsigned char *name, size_t len)
+{
+	static const struct {
+		const char		*name;
+		enum keyfile_type	 type;
+	} map[] = {
+		{ "ssh-ed25519",		KEYFILE_ED25519 },
+		{ "ecdsa-sha2-nistp256",	KEYFILE_ECDSA },
+		{ "ecdsa-sha2-nistp384",	KEYFILE_ECDSA },
+		{ "ecdsa-sha2-nistp521",	KEYFILE_ECDSA },
+		{ "ssh-rsa",			KEYFILE_RSA },
+		{ "ssh-dss",			KEYFILE_DSA },
+	};
+	size_t	i;
+
+	for (i = 0; i < ARRAY_LEN(map); i++)
+		if (strlen(map[i].name) == len &&
+		    memcmp(map[i].name, name, len) == 0)
+			return map[i].type;
+	return KEYFILE_UNKNOWN;
+}
+
+/* Read a whole (small) file into a NUL-terminated buffer. */
+static int
+keyfile_read(const char *path, char **data, size_t *len, char **cause)
+{
+	struct stat	 st;
+	char		*buf = NULL;
+	size_t		 n = 0;
+	ssize_t		 r;
+	int		 fd, rv = -1;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		*cause = xasprintf("cannot read \"%s\": %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1) {
+		*cause = xasprintf("cannot read \"%s\": %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		*cause = xasprintf("\"%s\" is not a regular file", path);
+		goto out;
+	}
+	buf = xmalloc(KEYFILE_MAX + 1);
+	/* Read one byte past the limit to tell "too large" from "full". */
+	while (n <= KEYFILE_MAX) {
+		r = read(fd, buf + n, KEYFILE_MAX + 1 - n);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			*cause = xasprintf("cannot read \"%s\": %s", path,
+			    strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	if (n > KEYFILE_MAX) {
+		*cause = xasprintf("\"%s\" is too large to be an SSH private "
+		    "key", path);
+		goto out;
+	}
+	buf[n] = '\0';
+	*data = buf;
+	*len = n;
+	buf = NULL;
+	rv = 0;
+out:
+	free(buf);
+	close(fd);
+	return rv;
+}
+
+/* Find "-----END label-----" after body; NULL if absent. */
+static const char *
+keyfile_find_end(const char *body, const char *label)
+{
+	char		*marker;
+	const char	*end;
+
+	marker = xasprintf("-----END %s-----", label);
+	end = strstr(body, marker);
+	free(marker);
+	return end;
+}
+
+/* Parse an "openssh-key-v1" body; 0 or -1 with *cause. */
+static int
+keyfile_parse_openssh(const char *path, const char *body,
+    struct keyfile_info *ki, char **cause)
+{
+	struct keyfile_cursor	 c, pc;
+	const unsigned char	*cipher, *kdf, *kdfopt, *pub, *type;
+	unsigned char		*raw = NULL;
+	char			*b64 = NULL;
+	const char		*end, *why;
+	size_t			 rawlen, cipherlen, kdflen, kdfoptlen, publen;
+	size_t			 typelen;
+	uint32_t		 nkeys;
+	int			 rv = -1;
+
+	if ((end = keyfile_find_end(body, "OPENSSH PRIVATE KEY")) == NULL) {
+		why = "no END line";
+		goto bad;
+	}
+	raw = keyfile_b64_decode(body, (size_t)(end - body), &rawlen);
+	if (raw == NULL) {
+		why = "invalid base64";
+		goto bad;
+	}
+	if (rawlen < sizeof KEYFILE_OPENSSH_MAGIC ||
+	    memcmp(raw, KEYFILE_OPENSSH_MAGIC, sizeof KEYFILE_OPENSSH_MAGIC)
+	    != 0) {
+		why = "no openssh-key-v1 header";
+		goto bad;
+	}
+	c.p = raw + sizeof KEYFILE_OPENSSH_MAGIC;
+	c.left = rawlen - sizeof KEYFILE_OPENSSH_MAGIC;
+	why = "truncated header";
+	if (keyfile_get_string(&c, &cipher, &cipherlen) == -1 ||
+	    keyfile_get_string(&c, &kdf, &kdflen) == -1 ||
+	    keyfile_get_string(&c, &kdfopt, &kdfoptlen) == -1 ||
+	    keyfile_get_u32(&c, &nkeys) == -1)
+		goto bad;
+	if (nkeys < 1) {
+		why = "no keys";
+		goto bad;
+	}
+	if (keyfile_get_string(&c, &pub, &publen) == -1)
+		goto bad;
+	pc.p = pub;
+	pc.left = publen;
+	if (keyfile_get_string(&pc, &type, &typelen) == -1) {
+		why = "truncated public key";
+		goto bad;
+	}
+	ki->type = keyfile_type_from_name(type, typelen);
+	ki->encrypted = !(cipherlen == 4 && memcmp(cipher, "none", 4) == 0);
+	/* The .pub line is the type followed by the whole blob. */
+	b64 = keyfile_b64_encode(pub, publen);
+	ki->public_line = xasprintf("%.*s %s", (int)typelen,
+	    (const char *)type, b64);
+	rv = 0;
+	goto out;
+bad:
+	*cause = xasprintf("\"%s\" is a damaged OpenSSH private key (%s)",
+	    path, why);
+out:
+	free(b64);
+	free(raw);
+	return rv;
+}
+
+/* Recognise PEM private keys by their BEGIN label; 0, or -1 if none. */
+static int
+keyfile_parse_pem(const char *label, size_t labellen, const char *body,
+    struct keyfile_info *ki)
+{
+	static const struct {
+		const char		*label;
+		enum keyfile_type	 type;
+		int			 encrypted;
+	} map[] = {
+		{ "RSA PRIVATE KEY",		KEYFILE_RSA,		0 },
+		{ "EC PRIVATE KEY",		KEYFILE_ECDSA,		0 },
+		{ "DSA PRIVATE KEY",		KEYFILE_DSA,		0 },
+		/* PKCS#8: the algorithm is inside the DER; not parsed. */
+		{ "PRIVATE KEY",		KEYFILE_UNKNOWN,	0 },
+		{ "ENCRYPTED PRIVATE KEY",	KEYFILE_UNKNOWN,	1 },
+	};
+	size_t	i;
+
+	for (i = 0; i < ARRAY_LEN(map); i++) {
+		if (strlen(map[i].label) != labellen ||
+		    memcmp(map[i].label, label, labellen) != 0)
+			continue;
+		ki->type = map[i].type;
+		/* Legacy PEM encryption announces itself in a header. */
+		ki->encrypted = map[i].encrypted ||
+		    strstr(body, "Proc-Type: 4,ENCRYPTED") != NULL;
+		ki->public_line = NULL;
+		return 0;
+	}
+	return -1;
+}
+
+/* Explain a file that is a key, but not a private key we can use. */
+static char *
+keyfile_explain(const char *path, const char *data)
+{
+	static const char *pubtypes[] = {
+		"ssh-ed25519 ", "ecdsa-sha2-", "ssh-rsa ", "ssh-dss ",
+		"sk-ssh-ed25519", "sk-ecdsa-", "---- BEGIN SSH2 PUBLIC KEY"
+	};
+	size_t	i;
+
+	while (*data == ' ' || *data == '\t' || *data == '\r' ||
+	    *data == '\n')
+		data++;
+	for (i = 0; i < ARRAY_LEN(pubtypes); i++)
+		if (strncmp(data, pubtypes[i], strlen(pubtypes[i])) == 0)
+			return xasprintf("\"%s\" is a public key; give the "
+			    "private key file (without .pub)", path);
+	if (strncmp(data, "PuTTY-User-Key-File-", 20) == 0)
+		return xasprintf("\"%s\" is a PuTTY key; convert it with "
+		    "puttygen -O private-openssh", path);
+	return xasprintf("\"%s\" is not an SSH private key", path);
+}
+
+/* Inspect a private key file (see keyfile.h). */
+int
+keyfile_inspect(const char *path, struct keyfile_info *ki, char **cause)
+{
+	char		*data = NULL;
+	const char	*begin, *label, *dash;
+	size_t		 len;
+	int		 rv = -1;
+
+	memset(ki, 0, sizeof *ki);
+	*cause = NULL;
+	if (keyfile_read(path, &data, &len, cause) == -1)
+		goto out;
+	/* Take the first BEGIN line that starts a line. */
+	for (begin = strstr(data, "-----BEGIN "); begin != NULL;
+	    begin = strstr(begin + 1, "-----BEGIN "))
+		if (begin == data || begin[-1] == '\n')
+			break;
+	if (begin == NULL) {
+		*cause = keyfile_explain(path, data);
+		goto out;
+	}
+	label = begin + strlen("-----BEGIN ");
+	if ((dash = strstr(label, "-----")) == NULL ||
+	    memchr(label, '\n', (size_t)(dash - label)) != NULL) {
+		*cause = keyfile_explain(path, data);
+		goto out;
+	}
+	if ((size_t)(dash - label) == strlen("OPENSSH PRIVATE KEY") &&
+	    memcmp(label, "OPENSSH PRIVATE KEY", (size_t)(dash - label))
+	    == 0) {
+		rv = keyfile_parse_openssh(path, dash + 5, ki, cause);
+		goto out;
+	}
+	if (keyfile_parse_pem(label, (size_t)(dash - label), dash + 5,
+	    ki) == -1) {
+		*cause = xasprintf("\"%s\" is not an SSH private key", path);
+		goto out;
+	}
+	rv = 0;
+out:
+	free(data);
+	if (rv == -1)
+		keyfile_info_clear(ki);
+	return rv;
+}
+
+/* Free what keyfile_inspect allocated and reset the struct. */
+void
+keyfile_info_clear(struct keyfile_info *ki)
+{
+	free(ki->public_line);
+	memset(ki, 0, sizeof *ki);
+}
+
+/* Human name of a key type, as used in messages. */
+const char *
+keyfile_type_name(enum keyfile_type t)
+{
+	switch (t) {
+	case KEYFILE_ED25519:
+		return "ed25519";
+	case KEYFILE_ECDSA:
+		return "ECDSA";
+	case KEYFILE_RSA:
+		return "RSA";
+	case KEYFILE_DSA:
+		return "DSA";
+	case KEYFILE_UNKNOWN:
+		break;
+	}
+	return "unknown";
+}
+
+/* Check a "TYPE BASE64" public key (a pinned host key); see keyfile.h. */
+int
+keyfile_check_public(const char *line, enum keyfile_type *type,
+    char **cause)
+{
+	static const char *allowed[] = {
+		"ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
+		"ecdsa-sha2-nistp521", "ssh-rsa"
+	};
+	struct keyfile_cursor	 c;
+	const unsigned char	*inner;
+	unsigned char		*blob = NULL;
+	const char		*sp, *b64;
+	size_t			 i, tlen, bloblen, innerlen;
+	int			 rv = -1;
+
+	*cause = NULL;
+	sp = strchr(line, ' ');
+	if (sp == NULL || sp == line || sp[1] == '\0' ||
+	    strchr(sp + 1, ' ') != NULL) {
+		*cause = xstrdup("expected \"TYPE BASE64\", e.g. "
+		    "\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA...\" (without a "
+		    "host name or comment)");
+		goto out;
+	}
+	tlen = (size_t)(sp - line);
+	for (i = 0; i < ARRAY_LEN(allowed); i++)
+		if (strlen(allowed[i]) == tlen &&
+		    memcmp(allowed[i], line, tlen) == 0)
+			break;
+	if (i == ARRAY_LEN(allowed)) {
+		*cause = xasprintf("key type \"%.*s\" is not supported (use "
+		    "ssh-ed25519, ecdsa-sha2-nistp256, ecdsa-sha2-nistp384, "
+		    "ecdsa-sha2-nistp521 or ssh-rsa)", (int)tlen, line);
+		goto out;
+	}
+	b64 = sp + 1;
+	/* Strict shape: whole quads, no embedded whitespace. */
+	if (strlen(b64) % 4 != 0 || strpbrk(b64, " \t\r\n") != NULL ||
+	    (blob = keyfile_b64_decode(b64, strlen(b64), &bloblen)) == NULL) {
+		*cause = xstrdup("the key is not valid base64");
+		goto out;
+	}
+	c.p = blob;
+	c.left = bloblen;
+	if (keyfile_get_string(&c, &inner, &innerlen) == -1 ||
+	    innerlen != tlen || memcmp(inner, line, tlen) != 0) {
+		*cause = xasprintf("the base64 data is not a key of type %.*s",
+		    (int)tlen, line);
+		goto out;
+	}
+	if (type != NULL)
+		*type = keyfile_type_from_name(inner, innerlen);
+	rv = 0;
+out:
+	free(blob);
+	return rv;
+}

@@ -1,0 +1,163 @@
+/*
+ * Logging. The only module with file-static state: the identity, the
+ * priority threshold and whether stderr is connected to journald.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SD_JOURNAL_SUPPRESS_LOCATION
+#include <systemd/sd-journal.h>
+
+#include "log.h"
+#include "util.h"
+
+/* How long repeats of one failure are folded into a summary. */
+#define LOG_LIMIT_WINDOW_MS	(5 * 60 * 1000)
+
+static const char	*log_ident = "tunnels";
+static int		 log_max = LOG_PRI_INFO;
+static int		 log_journal;
+
+/* True when stderr is the stream systemd connected to journald. */
+static int
+log_stderr_is_journal(void)
+{
+	const char		*env = getenv("JOURNAL_STREAM");
+	unsigned long long	 dev, ino;
+	struct stat		 st;
+
+	if (env == NULL || sscanf(env, "%llu:%llu", &dev, &ino) != 2)
+		return 0;
+	if (fstat(STDERR_FILENO, &st) == -1)
+		return 0;
+	return (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
+
+/* Set the identity and threshold; detect journald. */
+void
+log_init(const char *ident, int max_priority)
+{
+	const char	*env = getenv("TUNNELS_DEBUG");
+
+	log_ident = ident;
+	log_max = max_priority;
+	if (env != NULL && *env != '\0' && strcmp(env, "0") != 0)
+		log_max = LOG_PRI_DEBUG;
+	log_journal = log_stderr_is_journal();
+}
+
+/* Send one structured entry to journald, with SERVER= and TUNNEL= fields. */
+static void
+log_write_journal(int pri, const char *server, const char *tunnel,
+    const char *ctx, const char *msg)
+{
+	struct iovec	 iov[5];
+	char		*f[5];
+	int		 n = 0, i;
+
+	f[n++] = xasprintf("MESSAGE=%s%s", ctx, msg);
+	f[n++] = xasprintf("PRIORITY=%d", pri);
+	f[n++] = xasprintf("SYSLOG_IDENTIFIER=%s", log_ident);
+	if (server != NULL)
+		f[n++] = xasprintf("SERVER=%s", server);
+	if (tunnel != NULL)
+		f[n++] = xasprintf("TUNNEL=%s", tunnel);
+	for (i = 0; i < n; i++) {
+		iov[i].iov_base = f[i];
+		iov[i].iov_len = strlen(f[i]);
+	}
+	sd_journal_sendv(iov, n);
+	for (i = 0; i < n; i++)
+		free(f[i]);
+}
+
+/* Write one entry with a preformatted message. */
+static void
+log_write(int pri, const char *server, const char *tunnel, const char *msg)
+{
+	static const char *const names[] = {
+		"emerg", "alert", "crit", "error", "warning", "notice",
+		"info", "debug"
+	};
+	char		 ctx[160] = "", stamp[32];
+	struct timespec	 ts;
+	struct tm	 tm;
+
+	if (server != NULL && tunnel != NULL)
+		snprintf(ctx, sizeof ctx, "tunnel %s (server %s): ", tunnel,
+		    server);
+	else if (server != NULL)
+		snprintf(ctx, sizeof ctx, "server %s: ", server);
+	else if (tunnel != NULL)
+		snprintf(ctx, sizeof ctx, "tunnel %s: ", tunnel);
+	if (log_journal) {
+		log_write_journal(pri, server, tunnel, ctx, msg);
+		return;
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	localtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+	fprintf(stderr, "%s.%03ld %s[%ld]: %s: %s%s\n", stamp,
+	    ts.tv_nsec / 1000000, log_ident, (long)getpid(),
+	    names[pri & 7], ctx, msg);
+}
+
+/* Log one event at priority pri for the given server/tunnel (may be NULL). */
+void
+log_msg(int pri, const char *server, const char *tunnel, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+
+	if (pri > log_max)
+		return;
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	log_write(pri, server, tunnel, msg);
+	free(msg);
+}
+
+/* Log a repeating failure once, then count repeats and summarise them. */
+void
+log_limited(struct log_limit *l, int64_t now, int pri, const char *server,
+    const char *tunnel, const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*msg;
+
+	va_start(ap, fmt);
+	msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	if (l->last != NULL && strcmp(l->last, msg) == 0 &&
+	    now - l->window_start_ms < LOG_LIMIT_WINDOW_MS) {
+		l->suppressed++;
+		/* Repeats are still visible at debug level. */
+		log_msg(LOG_PRI_DEBUG, server, tunnel, "%s (repeated)", msg);
+		free(msg);
+		return;
+	}
+	if (l->suppressed > 0)
+		log_msg(pri, server, tunnel, "previous message repeated %u "
+		    "more times: %s", l->suppressed, l->last);
+	free(l->last);
+	l->last = msg;
+	l->suppressed = 0;
+	l->window_start_ms = now;
+	log_msg(pri, server, tunnel, "%s", msg);
+}
+
+/* Forget the repeat state (after recovery), summarising what was folded. */
+void
+log_limit_reset(struct log_limit *l)
+{
+	free(l->last);
+	memset(l, 0, sizeof *l);
+}

@@ -1,0 +1,575 @@
+/*
+ * tunnels: command line, subcommand dispatch, exit codes, and the daemon's
+ * top level (signals, systemd notifications, control socket, reload).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libssh2.h>
+
+#include "config.h"
+#include "control.h"
+#include "json.h"
+#include "log.h"
+#include "loop.h"
+#include "notify.h"
+#include "resolve.h"
+#include "supervisor.h"
+
+/* Exit codes (systemd.exec(5) meanings). */
+#define EXIT_OK			0
+#define EXIT_FAIL		1
+#define EXIT_USAGE		2
+#define EXIT_NOT_ALL_UP		3
+#define EXIT_NOTCONFIGURED	6
+
+/* How long `tunnels status` waits for the daemon. */
+#define STATUS_TIMEOUT_MS	5000
+
+/* The running daemon's top-level objects. */
+struct daemon {
+	const char		*path;
+	struct loop		*loop;
+	struct resolver		*resolver;
+	struct supervisor	*sv;
+	struct control		*control;
+	struct loop_timer	 watchdog;
+	int64_t			 watchdog_ms;
+	int			 ready;
+	char			*last_status;
+};
+
+struct command {
+	const char	*name;
+	int		(*fn)(int, char **);
+	const char	*usage;
+	const char	*help;
+};
+
+static int	cmd_run(int, char **);
+static int	cmd_check(int, char **);
+static int	cmd_status(int, char **);
+static int	cmd_help(int, char **);
+
+static const struct command commands[] = {
+	{ "run", cmd_run, "run [-c FILE]",
+	  "Run the daemon in the foreground (as systemd starts it).\n"
+	  "Exit 0 on SIGTERM/SIGINT, 6 on a bad config, 1 on other start "
+	  "failures.\nSIGHUP reloads the config; SIGUSR1 retries everything "
+	  "now." },
+	{ "check", cmd_check, "check [-c FILE]",
+	  "Validate the config offline. Every problem is printed as\n"
+	  "FILE:LINE:COL: message. Exit 0 when valid, 6 when not." },
+	{ "status", cmd_status, "status [-c FILE] [--json]",
+	  "Ask the running daemon for its status: a table, or JSON with "
+	  "--json.\nExit 0 if every tunnel is up, 3 if some are not, 1 if "
+	  "no daemon answers." },
+	{ "help", cmd_help, "help [COMMAND]", "Show help for a command." },
+};
+
+/* Print the general usage. */
+static void
+usage(FILE *fp)
+{
+	size_t	i;
+
+	fprintf(fp, "usage: tunnels COMMAND [OPTIONS]\n\n"
+	    "SSH reverse tunnels kept alive with libssh2, for systemd and "
+	    "nginx.\n\ncommands:\n");
+	for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(fp, "  tunnels %s\n", commands[i].usage);
+	fprintf(fp, "  tunnels --version\n\n"
+	    "Config: %s unless -c FILE is given.\n", CONFIG_DEFAULT_PATH);
+}
+
+/* The command table entry for name, or NULL. */
+static const struct command *
+command_find(const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+/* tunnels help [CMD] */
+static int
+cmd_help(int argc, char **argv)
+{
+	const struct command	*c;
+
+	if (argc < 2) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if ((c = command_find(argv[1])) == NULL) {
+		fprintf(stderr, "tunnels: unknown command \"%s\"\n", argv[1]);
+		return EXIT_USAGE;
+	}
+	printf("usage: tunnels %s\n\n%s\n", c->usage, c->help);
+	return EXIT_OK;
+}
+
+/* Parse -c FILE (and --json when json != NULL); -1 on a usage error. */
+static int
+parse_common(int argc, char **argv, const char **path, int *json)
+{
+	static const struct option	longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int				ch;
+
+	*path = CONFIG_DEFAULT_PATH;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			*path = optarg;
+			break;
+		case 'j':
+			if (json == NULL)
+				goto bad;
+			*json = 1;
+			break;
+		case 'h':
+			cmd_help(2, (char *[]){ argv[0], argv[0], NULL });
+			exit(EXIT_OK);
+		default:
+			goto bad;
+		}
+	}
+	if (optind != argc)
+		goto bad;
+	return 0;
+bad:
+	fprintf(stderr, "usage: tunnels %s\n", command_find(argv[0])->usage);
+	return -1;
+}
+
+/* Load the config, printing every problem; NULL when invalid. */
+static struct config *
+load_config(const char *path)
+{
+	struct config_errors	 errs;
+	struct config		*cfg;
+
+	memset(&errs, 0, sizeof errs);
+	cfg = config_load(path, &errs);
+	if (cfg == NULL) {
+		config_errors_print(&errs, stderr);
+		config_errors_clear(&errs);
+	}
+	return cfg;
+}
+
+/* tunnels check: validate offline. */
+static int
+cmd_check(int argc, char **argv)
+{
+	struct config	*cfg;
+	const char	*path;
+
+	if (parse_common(argc, argv, &path, NULL) == -1)
+		return EXIT_USAGE;
+	if ((cfg = load_config(path)) == NULL)
+		return EXIT_NOTCONFIGURED;
+	printf("%s: valid: %zu server%s, %zu tunnel%s\n", path,
+	    cfg->n_servers, cfg->n_servers == 1 ? "" : "s", cfg->n_tunnels,
+	    cfg->n_tunnels == 1 ? "" : "s");
+	config_free(cfg);
+	return EXIT_OK;
+}
+
+/* Human-readable byte count. */
+static void
+fmt_bytes(double v, char *out, size_t len)
+{
+	const char	*units = "BKMGTP";
+
+	while (v >= 1024 && units[1] != '\0') {
+		v /= 1024;
+		units++;
+	}
+	if (*units == 'B')
+		snprintf(out, len, "%.0f", v);
+	else
+		snprintf(out, len, "%.1f%c", v, *units);
+}
+
+/* Human-readable duration. */
+static void
+fmt_secs(double s, char *out, size_t len)
+{
+	if (s < 120)
+		snprintf(out, len, "%.0fs", s);
+	else if (s < 7200)
+		snprintf(out, len, "%.0fm", s / 60);
+	else if (s < 172800)
+		snprintf(out, len, "%.0fh", s / 3600);
+	else
+		snprintf(out, len, "%.0fd", s / 86400);
+}
+
+/* A JSON string member or "-". */
+static const char *
+str_or_dash(const struct json *o, const char *key)
+{
+	const char	*s = json_get_str(o, key);
+
+	return s != NULL ? s : "-";
+}
+
+/* Print the status document as tables; returns the exit code. */
+static int
+print_status_table(const struct json *doc)
+{
+	const struct json	*servers = json_get(doc, "servers");
+	const struct json	*tunnels = json_get(doc, "tunnels");
+	const struct json	*o;
+	char			 since[16], in[16], out[16], conns[48];
+	size_t			 i;
+	int			 all_up = 1;
+
+	printf("%-16s %-10s %-24s %-6s %s\n", "SERVER", "STATE", "ADDRESS",
+	    "SINCE", "LAST ERROR");
+	for (i = 0; servers != NULL && i < servers->nkids; i++) {
+		o = &servers->kids[i];
+		fmt_secs(json_get_num(o, "since_s", 0), since, sizeof since);
+		printf("%-16s %-10s %-24s %-6s %s\n", str_or_dash(o, "name"),
+		    str_or_dash(o, "state"), str_or_dash(o, "address"), since,
+		    str_or_dash(o, "last_error"));
+	}
+	printf("\n%-16s %-12s %-22s %-26s %-10s %-6s %-10s %-7s %-7s %s\n",
+	    "TUNNEL", "SERVER", "REMOTE", "LOCAL", "STATE", "SINCE",
+	    "CONNS", "IN", "OUT", "LAST ERROR");
+	for (i = 0; tunnels != NULL && i < tunnels->nkids; i++) {
+		o = &tunnels->kids[i];
+		if (strcmp(str_or_dash(o, "state"), "up") != 0)
+			all_up = 0;
+		fmt_secs(json_get_num(o, "since_s", 0), since, sizeof since);
+		fmt_bytes(json_get_num(o, "bytes_in", 0), in, sizeof in);
+		fmt_bytes(json_get_num(o, "bytes_out", 0), out, sizeof out);
+		snprintf(conns, sizeof conns, "%.0f/%.0f",
+		    json_get_num(o, "active_connections", 0),
+		    json_get_num(o, "total_connections", 0));
+		printf("%-16s %-12s %-22s %-26s %-10s %-6s %-10s %-7s %-7s "
+		    "%s\n", str_or_dash(o, "name"), str_or_dash(o, "server"),
+		    str_or_dash(o, "remote"), str_or_dash(o, "local"),
+		    str_or_dash(o, "state"), since, conns, in, out,
+		    str_or_dash(o, "last_error"));
+	}
+	if (json_get_str(doc, "reload_error") != NULL)
+		printf("\nlast reload failed: %s\n",
+		    json_get_str(doc, "reload_error"));
+	return all_up ? EXIT_OK : EXIT_NOT_ALL_UP;
+}
+
+/* 1 when every tunnel in the document is up. */
+static int
+status_all_up(const struct json *doc)
+{
+	const struct json	*tunnels = json_get(doc, "tunnels");
+	size_t			 i;
+	const char		*st;
+
+	for (i = 0; tunnels != NULL && i < tunnels->nkids; i++) {
+		st = json_get_str(&tunnels->kids[i], "state");
+		if (st == NULL || strcmp(st, "up") != 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* The control socket path: from the config, or the default. */
+static char *
+control_path_for(const char *path)
+{
+	struct config_errors	 errs;
+	struct config		*cfg;
+	char			*control;
+
+	memset(&errs, 0, sizeof errs);
+	cfg = config_load(path, &errs);
+	if (cfg == NULL) {
+		/* Still try: the daemon may run an older, valid config. */
+		fprintf(stderr, "tunnels: warning: %s is not valid (run "
+		    "tunnels check); using the default control socket\n",
+		    path);
+		config_errors_clear(&errs);
+		return xstrdup(CONFIG_DEFAULT_CONTROL);
+	}
+	control = xstrdup(cfg->control);
+	config_free(cfg);
+	return control;
+}
+
+/* tunnels status: ask the daemon. */
+static int
+cmd_status(int argc, char **argv)
+{
+	struct json	*doc;
+	const char	*path;
+	char		*control, *text = NULL, *cause = NULL;
+	int		 json = 0, rc;
+
+	if (parse_common(argc, argv, &path, &json) == -1)
+		return EXIT_USAGE;
+	control = control_path_for(path);
+	if (control_query(control, STATUS_TIMEOUT_MS, &text, &cause) == -1) {
+		fprintf(stderr, "tunnels: %s\n", cause);
+		free(cause);
+		free(control);
+		return EXIT_FAIL;
+	}
+	free(control);
+	if ((doc = json_parse(text, &cause)) == NULL) {
+		fprintf(stderr, "tunnels: bad answer from the daemon: %s\n",
+		    cause);
+		free(cause);
+		free(text);
+		return EXIT_FAIL;
+	}
+	if (json) {
+		fputs(text, stdout);
+		rc = status_all_up(doc) ? EXIT_OK : EXIT_NOT_ALL_UP;
+	} else
+		rc = print_status_table(doc);
+	json_free(doc);
+	free(text);
+	return rc;
+}
+
+/* Render the status document for a control client. */
+static void
+daemon_render(void *arg, struct buf *out)
+{
+	struct daemon	*d = arg;
+
+	supervisor_status_json(d->sv, out);
+}
+
+/* State changed: update STATUS=, and send READY=1 once settled. */
+static void
+daemon_changed(void *arg)
+{
+	struct daemon	*d = arg;
+	char		*line = supervisor_status_line(d->sv);
+
+	if (!d->ready && supervisor_settled(d->sv)) {
+		d->ready = 1;
+		notify_send(NOTIFY_READY, line);
+		log_info(NULL, NULL, "ready: %s", line);
+	} else if (d->last_status == NULL || strcmp(line, d->last_status) != 0)
+		notify_send(NOTIFY_STATUS, line);
+	free(d->last_status);
+	d->last_status = line;
+}
+
+/* SIGHUP: reload; an invalid file keeps the running config. */
+static void
+daemon_reload(struct daemon *d)
+{
+	struct config_errors	 errs;
+	struct config		*nc;
+	char			*why, *control_err = NULL;
+	struct control		*c;
+	size_t			 i;
+
+	notify_send(NOTIFY_RELOADING, "reloading");
+	log_notice(NULL, NULL, "reloading %s", d->path);
+	memset(&errs, 0, sizeof errs);
+	nc = config_load(d->path, &errs);
+	if (nc == NULL) {
+		for (i = 0; i < errs.n; i++)
+			log_err(NULL, NULL, "%s:%d:%d: %s", errs.file,
+			    errs.v[i].line, errs.v[i].col, errs.v[i].msg);
+		why = xasprintf("%s:%d:%d: %s%s", errs.file,
+		    errs.n ? errs.v[0].line : 0, errs.n ? errs.v[0].col : 0,
+		    errs.n ? errs.v[0].msg : "invalid",
+		    errs.n > 1 ? " (and more)" : "");
+		log_err(NULL, NULL, "reload refused, still running the "
+		    "previous config: %s", why);
+		supervisor_reload_failed(d->sv, why);
+		free(why);
+		config_errors_clear(&errs);
+	} else {
+		if (strcmp(nc->control,
+		    supervisor_config(d->sv)->control) != 0) {
+			c = control_new(d->loop, nc->control, daemon_render, d,
+			    &control_err);
+			if (c == NULL) {
+				log_err(NULL, NULL, "keeping the control "
+				    "socket: %s", control_err);
+				free(control_err);
+			} else {
+				control_free(d->control);
+				d->control = c;
+			}
+		}
+		supervisor_reload(d->sv, nc);
+	}
+	free(d->last_status);
+	d->last_status = supervisor_status_line(d->sv);
+	notify_send(NOTIFY_READY, d->last_status);
+}
+
+/* Signal handler (via signalfd, so any code is safe here). */
+static void
+daemon_signal(void *arg, int signo)
+{
+	struct daemon	*d = arg;
+
+	switch (signo) {
+	case SIGTERM:
+	case SIGINT:
+		log_notice(NULL, NULL, "%s: stopping",
+		    signo == SIGTERM ? "SIGTERM" : "SIGINT");
+		notify_send(NOTIFY_STOPPING, "stopping");
+		loop_stop(d->loop);
+		break;
+	case SIGHUP:
+		daemon_reload(d);
+		break;
+	case SIGUSR1:
+		log_notice(NULL, NULL, "SIGUSR1: retrying everything now");
+		supervisor_retry_now(d->sv);
+		break;
+	}
+}
+
+/* Watchdog tick: the loop is alive. */
+static void
+daemon_watchdog(void *arg)
+{
+	struct daemon	*d = arg;
+
+	notify_send(NOTIFY_WATCHDOG, NULL);
+	loop_timer_in(d->loop, &d->watchdog, d->watchdog_ms);
+}
+
+/* Create the state directory; warn and carry on in memory on failure. */
+static void
+daemon_state_dir(const char *dir)
+{
+	struct stat	st;
+
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		log_warn(NULL, NULL, "state_dir %s: %s; keeping state in memory "
+		    "only", dir, strerror(errno));
+		return;
+	}
+	if (stat(dir, &st) == -1 || !S_ISDIR(st.st_mode) ||
+	    access(dir, W_OK) == -1)
+		log_warn(NULL, NULL, "state_dir %s is not a writable directory;"
+		    " keeping state in memory only", dir);
+}
+
+/* tunnels run: the daemon. */
+static int
+cmd_run(int argc, char **argv)
+{
+	struct daemon		 d;
+	struct config		*cfg;
+	struct sigaction	 sa;
+	char			*cause = NULL;
+	int			 rc = EXIT_FAIL;
+	static const int	 sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+	size_t			 i;
+
+	memset(&d, 0, sizeof d);
+	if (parse_common(argc, argv, &d.path, NULL) == -1)
+		return EXIT_USAGE;
+	log_init("tunnels", LOG_PRI_INFO);
+	if ((cfg = load_config(d.path)) == NULL)
+		return EXIT_NOTCONFIGURED;
+	/* Local sockets are written with MSG_NOSIGNAL, but be safe. */
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	if (libssh2_init(0) != 0) {
+		log_err(NULL, NULL, "libssh2_init failed");
+		config_free(cfg);
+		return EXIT_FAIL;
+	}
+	daemon_state_dir(cfg->state_dir);
+	if ((d.loop = loop_new()) == NULL ||
+	    (d.resolver = resolver_new(d.loop)) == NULL) {
+		log_err(NULL, NULL, "cannot set up the event loop: %s",
+		    strerror(errno));
+		config_free(cfg);
+		goto out;
+	}
+	d.sv = supervisor_new(d.loop, d.resolver, cfg);
+	d.control = control_new(d.loop, cfg->control, daemon_render, &d,
+	    &cause);
+	if (d.control == NULL) {
+		log_err(NULL, NULL, "%s", cause);
+		free(cause);
+		goto out;
+	}
+	for (i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		if (loop_signal(d.loop, sigs[i], daemon_signal, &d) == -1) {
+			log_err(NULL, NULL, "signalfd: %s", strerror(errno));
+			goto out;
+		}
+	d.watchdog_ms = notify_watchdog_interval_ms();
+	loop_timer_init(&d.watchdog, daemon_watchdog, &d);
+	if (d.watchdog_ms > 0)
+		loop_timer_in(d.loop, &d.watchdog, d.watchdog_ms);
+	supervisor_on_change(d.sv, daemon_changed, &d);
+	log_notice(NULL, NULL, "tunnels %s starting: %s, %zu servers, %zu "
+	    "tunnels", TUNNELS_VERSION, d.path, cfg->n_servers,
+	    cfg->n_tunnels);
+	supervisor_start(d.sv);
+	if (loop_run(d.loop) == 0)
+		rc = EXIT_OK;
+	log_notice(NULL, NULL, "stopped");
+out:
+	if (d.loop != NULL)
+		loop_timer_stop(d.loop, &d.watchdog);
+	supervisor_free(d.sv);
+	control_free(d.control);
+	resolver_free(d.resolver);
+	loop_free(d.loop);
+	free(d.last_status);
+	libssh2_exit();
+	return rc;
+}
+
+/* Entry point: dispatch to a subcommand. */
+int
+main(int argc, char **argv)
+{
+	const struct command	*c;
+
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+		printf("tunnels %s (libssh2 %s)\n", TUNNELS_VERSION,
+		    libssh2_version(0));
+		return EXIT_OK;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if ((c = command_find(argv[1])) == NULL) {
+		fprintf(stderr, "tunnels: unknown command \"%s\"\n\n", argv[1]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	return c->fn(argc - 1, argv + 1);
+}

@@ -1,0 +1,1039 @@
+/*
+ * One libssh2 session per server.
+ *
+ * States: connecting -> handshake -> hostkey -> auth -> up, and on any
+ * failure backoff -> connecting again; failed for permanent errors (host
+ * key, auth) which retry only at the backoff cap.
+ *
+ * All libssh2 calls happen in session_service(), which is never called
+ * directly: fd events, timers and the bridges only post it, and the loop
+ * runs posted callbacks from a single call site. This matters because
+ * libssh2 1.10 has one outbound packet slot per session: after EAGAIN
+ * with OUTBOUND set, the next call on the session must repeat the same
+ * call with the same arguments, and some calls build their packet on the
+ * stack, so "the same arguments" includes the same stack depth. Entering
+ * through one call site, and calling each step function from the same
+ * frame whether it is retried or reached in the sweep, keeps that depth
+ * fixed. The step functions record which call is pending and repeat it
+ * first (tx_fwd, tx_probe); nothing else runs on the session meanwhile.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <libssh2.h>
+
+#include "addr.h"
+#include "backoff.h"
+#include "config.h"
+#include "forward.h"
+#include "hostkey.h"
+#include "json.h"
+#include "log.h"
+#include "loop.h"
+#include "resolve.h"
+#include "runtime.h"
+#include "session.h"
+#include "ssherr.h"
+
+/* Upper bound on the libssh2_session_free() retries after shutdown(). */
+#define SESSION_FREE_TRIES	64
+
+/* How expensive a failure was for the server: decides the retry delay. */
+enum session_fail {
+	SESSION_FAIL_CHEAP = 0,	/* refused/unreachable: retry soon */
+	SESSION_FAIL_COSTLY,	/* handshake, auth work, timeouts */
+	SESSION_FAIL_LOST,	/* an established session went away */
+	SESSION_FAIL_PERMANENT	/* host key, auth refused: at the cap */
+};
+
+struct session {
+	struct runtime			*rt;
+	const struct config_server	*cfg;
+	char				*name;
+
+	enum session_state		 state;
+	int64_t				 since_ms;
+	char				*last_error;
+	unsigned			 connects;
+	int				 settled;	/* an attempt failed */
+	struct backoff			 bo;
+	struct log_limit		 loglim;
+
+	struct loop_timer		 timer;	/* deadline or retry */
+	struct loop_timer		 alive;	/* liveness checks */
+	struct loop_post		 post;	/* session_service */
+	struct loop_io			 io;
+	uint32_t			 revents;
+
+	struct resolve_req		*rq;
+	struct resolve_result		 addrs;
+	int				 addr_next;
+	char				 address[ADDR_TEXT_MAX];
+	int				 last_errno;
+
+	int				 fd;
+	LIBSSH2_SESSION			*ss;
+	char				*passphrase;
+	char				*disconnect_msg;
+	int64_t				 up_at_ms;
+	int64_t				 last_rx_ms;
+	int				 alive_expired;
+
+	struct forward			**fw;
+	size_t				  nfw, capfw;
+	struct forward			 *tx_fwd;
+	struct forward			 *listen_slot;
+
+	int				  tx_probe;
+	int				  probe_wanted;
+	int				  probe_opening;
+	LIBSSH2_CHANNEL			 *probe_ch;
+};
+
+static void	session_service(void *);
+static void	session_connect(struct session *);
+static void	session_try_next(struct session *);
+
+static const char *const session_state_names[] = {
+	"stopped", "connecting", "handshake", "hostkey", "auth", "up",
+	"backoff", "failed"
+};
+
+/* Name of a state, as shown in status. */
+const char *
+session_state_name(enum session_state s)
+{
+	return session_state_names[s];
+}
+
+/* The one setter of the state: logs every transition with its cause. */
+static void
+session_set_state(struct session *s, enum session_state st, const char *cause)
+{
+	int	pri = LOG_PRI_INFO;
+
+	if (st == SESSION_FAILED)
+		pri = LOG_PRI_ERR;
+	else if (st == SESSION_BACKOFF)
+		pri = LOG_PRI_WARNING;
+	if (cause != NULL && (st == SESSION_BACKOFF || st == SESSION_FAILED)) {
+		free(s->last_error);
+		s->last_error = xstrdup(cause);
+	}
+	if (st == SESSION_UP) {
+		free(s->last_error);
+		s->last_error = NULL;
+	}
+	if (s->state == st)
+		return;
+	/* Repeated failures are folded by the rate limiter. */
+	if (st == SESSION_BACKOFF || st == SESSION_FAILED ||
+	    (st == SESSION_CONNECTING && (s->state == SESSION_BACKOFF ||
+	    s->state == SESSION_FAILED)))
+		log_limited(&s->loglim, loop_now(s->rt->loop), pri, s->name,
+		    NULL, "%s -> %s%s%s", session_state_names[s->state],
+		    session_state_names[st], cause ? ": " : "",
+		    cause ? cause : "");
+	else
+		log_msg(pri, s->name, NULL, "%s -> %s%s%s",
+		    session_state_names[s->state], session_state_names[st],
+		    cause ? ": " : "", cause ? cause : "");
+	s->state = st;
+	s->since_ms = loop_now(s->rt->loop);
+	runtime_changed(s->rt);
+}
+
+/* fd event: remember it and run the service after this round. */
+static void
+session_on_io(void *arg, uint32_t events)
+{
+	struct session	*s = arg;
+
+	s->revents |= events;
+	loop_post(s->rt->loop, &s->post);
+}
+
+/* Deadline or retry timer. */
+static void
+session_on_timer(void *arg)
+{
+	struct session	*s = arg;
+	char		*msg;
+
+	switch (s->state) {
+	case SESSION_BACKOFF:
+	case SESSION_FAILED:
+		session_connect(s);
+		break;
+	case SESSION_CONNECTING:
+	case SESSION_HANDSHAKE:
+	case SESSION_HOSTKEY:
+	case SESSION_AUTH:
+		/* Simulate an error event: the service handles the timeout. */
+		msg = xasprintf("timed out after %llds during %s",
+		    (long long)s->cfg->connect_timeout_ms / 1000,
+		    session_state_names[s->state]);
+		free(s->disconnect_msg);
+		s->disconnect_msg = msg;
+		s->revents |= EPOLLERR;
+		loop_post(s->rt->loop, &s->post);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Liveness timer: probe after keepalive of silence, dead after count. */
+static void
+session_on_alive(void *arg)
+{
+	struct session	*s = arg;
+	int64_t		 now = loop_now(s->rt->loop);
+	int64_t		 silence = now - s->last_rx_ms;
+	int64_t		 ka = s->cfg->keepalive_ms;
+	int64_t		 dead = ka * s->cfg->keepalive_count;
+
+	if (s->state != SESSION_UP)
+		return;
+	if (silence >= dead) {
+		/* Handled in the service, where teardown is safe. */
+		s->alive_expired = 1;
+	} else if (silence >= ka)
+		s->probe_wanted = 1;
+	/* Wake at the next probe time or at the death deadline. */
+	loop_timer_at(s->rt->loop, &s->alive, silence >= ka ?
+	    MIN(now + ka, s->last_rx_ms + dead) : s->last_rx_ms + ka);
+	loop_post(s->rt->loop, &s->post);
+}
+
+/* libssh2 recv hook: note when the server last said anything. */
+static ssize_t
+session_recv(libssh2_socket_t fd, void *buf, size_t len, int flags,
+    void **abstract)
+{
+	struct session	*s = *abstract;
+	ssize_t		 n;
+
+	n = recv(fd, buf, len, flags);
+	if (n > 0) {
+		if (fd == s->fd)
+			s->last_rx_ms = time_now_ms();
+		return n;
+	}
+	if (n == 0)
+		return 0;
+	/* libssh2 treats only -EAGAIN as "would block". */
+	if (errno == EWOULDBLOCK)
+		return -EAGAIN;
+	return -errno;
+}
+
+/* libssh2 disconnect hook: keep the server's reason for the log. */
+static void
+session_on_disconnect(LIBSSH2_SESSION *ss, int reason, const char *msg,
+    int msglen, const char *lang, int langlen, void **abstract)
+{
+	struct session	*s = *abstract;
+
+	(void)ss;
+	(void)lang;
+	(void)langlen;
+	free(s->disconnect_msg);
+	s->disconnect_msg = xasprintf("server disconnected (reason %d): %.*s",
+	    reason, msglen > 0 ? msglen : 0, msg ? msg : "");
+}
+
+/* Create the session of one server (not started). */
+struct session *
+session_new(struct runtime *rt, const struct config_server *cfg)
+{
+	struct session	*s = xcalloc(1, sizeof *s);
+
+	s->rt = rt;
+	s->cfg = cfg;
+	s->name = xstrdup(cfg->name);
+	s->fd = -1;
+	s->since_ms = loop_now(rt->loop);
+	backoff_init(&s->bo, rt->backoff_initial_ms, rt->backoff_max_ms,
+	    (uint64_t)time_now_ms() ^ (uintptr_t)s);
+	loop_timer_init(&s->timer, session_on_timer, s);
+	loop_timer_init(&s->alive, session_on_alive, s);
+	loop_post_init(&s->post, session_service, s);
+	loop_io_init(&s->io, session_on_io, s);
+	return s;
+}
+
+/* Wipe and free the passphrase copy. */
+static void
+session_forget_passphrase(struct session *s)
+{
+	if (s->passphrase == NULL)
+		return;
+	explicit_bzero(s->passphrase, strlen(s->passphrase));
+	free(s->passphrase);
+	s->passphrase = NULL;
+}
+
+/*
+ * Drop the connection now. shutdown() first: on a stalled link a
+ * non-blocking libssh2_session_free() would otherwise wait for channel
+ * closes that never come. Every libssh2 object of the session dies here.
+ */
+static void
+session_teardown(struct session *s)
+{
+	int	i;
+
+	resolve_cancel(s->rq);
+	s->rq = NULL;
+	loop_timer_stop(s->rt->loop, &s->alive);
+	s->tx_fwd = NULL;
+	s->listen_slot = NULL;
+	s->tx_probe = 0;
+	s->probe_ch = NULL;
+	s->probe_wanted = 0;
+	s->probe_opening = 0;
+	s->alive_expired = 0;
+	s->revents = 0;
+	session_forget_passphrase(s);
+	if (s->fd != -1) {
+		loop_io_del(s->rt->loop, &s->io);
+		shutdown(s->fd, SHUT_RDWR);
+	}
+	if (s->ss != NULL) {
+		for (i = 0; i < SESSION_FREE_TRIES; i++)
+			if (libssh2_session_free(s->ss) != LIBSSH2_ERROR_EAGAIN)
+				break;
+		s->ss = NULL;
+	}
+	if (s->fd != -1) {
+		close(s->fd);
+		s->fd = -1;
+	}
+}
+
+/* Tear down and tell every forward (no libssh2 calls remain valid). */
+static void
+session_drop(struct session *s, const char *cause, int failed)
+{
+	size_t	i;
+
+	session_teardown(s);
+	for (i = 0; i < s->nfw; i++)
+		forward_session_down(s->fw[i], cause, failed);
+	/* Tunnels being removed have nothing left to close: free them. */
+	for (i = 0; i < s->nfw;) {
+		if (forward_is_stopping(s->fw[i])) {
+			forward_free(s->fw[i]);
+			memmove(&s->fw[i], &s->fw[i + 1],
+			    (s->nfw - i - 1) * sizeof *s->fw);
+			s->nfw--;
+		} else
+			i++;
+	}
+}
+
+/* A connection attempt or the session failed: schedule the retry. */
+static void
+session_fail(struct session *s, enum session_fail kind, const char *cause)
+{
+	int64_t	 delay;
+	char	*msg;
+
+	if (s->state == SESSION_UP &&
+	    loop_now(s->rt->loop) - s->up_at_ms >= BACKOFF_STABLE_MS)
+		backoff_reset(&s->bo);
+	switch (kind) {
+	case SESSION_FAIL_CHEAP:
+		delay = backoff_next_cheap(&s->bo);
+		break;
+	case SESSION_FAIL_LOST:
+		/* The server was fine a moment ago: come back quickly. */
+		delay = backoff_next_cheap(&s->bo);
+		break;
+	case SESSION_FAIL_PERMANENT:
+		delay = backoff_at_cap(&s->bo);
+		break;
+	default:
+		delay = backoff_next(&s->bo);
+		break;
+	}
+	s->settled = 1;
+	session_drop(s, cause, kind == SESSION_FAIL_PERMANENT);
+	msg = xasprintf("%s; retry in %.1fs", cause, (double)delay / 1000);
+	session_set_state(s, kind == SESSION_FAIL_PERMANENT ? SESSION_FAILED :
+	    SESSION_BACKOFF, msg);
+	/* Keep the bare cause in status; the delay is shown separately. */
+	free(s->last_error);
+	s->last_error = xstrdup(cause);
+	free(msg);
+	loop_timer_in(s->rt->loop, &s->timer, delay);
+}
+
+/* Start (or restart) connecting. */
+void
+session_start(struct session *s)
+{
+	session_connect(s);
+}
+
+/* Name lookup finished: start the TCP connect. */
+static void
+session_resolved(void *arg, const struct resolve_result *res,
+    const char *error)
+{
+	struct session	*s = arg;
+	char		*msg;
+
+	s->rq = NULL;
+	if (res == NULL || res->n == 0) {
+		msg = xasprintf("cannot resolve %s: %s", s->cfg->host,
+		    error ? error : "no address");
+		session_fail(s, SESSION_FAIL_COSTLY, msg);
+		free(msg);
+		return;
+	}
+	s->addrs = *res;
+	s->addr_next = 0;
+	s->last_errno = 0;
+	session_try_next(s);
+}
+
+/* Begin a connection attempt: resolve, then connect. */
+static void
+session_connect(struct session *s)
+{
+	loop_timer_stop(s->rt->loop, &s->timer);
+	session_teardown(s);
+	free(s->disconnect_msg);
+	s->disconnect_msg = NULL;
+	session_set_state(s, SESSION_CONNECTING, NULL);
+	/* One deadline covers connect, handshake and authentication. */
+	loop_timer_in(s->rt->loop, &s->timer, s->cfg->connect_timeout_ms);
+	s->rq = resolve_start(s->rt->resolver, s->cfg->host, s->cfg->port,
+	    session_resolved, s);
+}
+
+/* Format a socket address as "1.2.3.4:22" or "[::1]:22". */
+static void
+session_format_addr(const struct sockaddr *sa, socklen_t len, char *out,
+    size_t outlen)
+{
+	char	host[NI_MAXHOST], port[NI_MAXSERV];
+
+	if (getnameinfo(sa, len, host, sizeof host, port, sizeof port,
+	    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		snprintf(out, outlen, "?");
+		return;
+	}
+	snprintf(out, outlen, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
+	    host, port);
+}
+
+/* Connect to the next resolved address, or fail if none is left. */
+static void
+session_try_next(struct session *s)
+{
+	const struct sockaddr	*sa;
+	socklen_t		 len;
+	char			*msg;
+	int			 fd, cheap;
+
+	while (s->addr_next < s->addrs.n) {
+		sa = (const struct sockaddr *)&s->addrs.addrs[s->addr_next];
+		len = s->addrs.lens[s->addr_next];
+		s->addr_next++;
+		session_format_addr(sa, len, s->address, sizeof s->address);
+		fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0);
+		if (fd == -1) {
+			s->last_errno = errno;
+			continue;
+		}
+		if (connect(fd, sa, len) == -1 && errno != EINPROGRESS) {
+			s->last_errno = errno;
+			close(fd);
+			continue;
+		}
+		if (loop_io_add(s->rt->loop, &s->io, fd, EPOLLOUT) == -1) {
+			s->last_errno = errno;
+			close(fd);
+			continue;
+		}
+		s->fd = fd;
+		return;
+	}
+	/* Refused or unreachable cost the server nothing: retry soon. */
+	cheap = s->last_errno == ECONNREFUSED || s->last_errno == ENETUNREACH ||
+	    s->last_errno == EHOSTUNREACH || s->last_errno == ETIMEDOUT ||
+	    s->last_errno == 0;
+	msg = xasprintf("connect to %s: %s", s->address,
+	    s->disconnect_msg ? s->disconnect_msg :
+	    strerror(s->last_errno ? s->last_errno : ETIMEDOUT));
+	session_fail(s, cheap ? SESSION_FAIL_CHEAP : SESSION_FAIL_COSTLY, msg);
+	free(msg);
+}
+
+/* Kernel-level liveness and latency settings on the SSH socket. */
+static void
+session_sockopts(struct session *s)
+{
+	int	one = 1, idle, intvl, cnt;
+	unsigned timeout;
+
+	idle = (int)MAX(1, s->cfg->keepalive_ms / 1000);
+	intvl = idle;
+	cnt = s->cfg->keepalive_count;
+	/* Unacked data for longer than the dead-link bound ends it too. */
+	timeout = (unsigned)(s->cfg->keepalive_ms * s->cfg->keepalive_count);
+	setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	setsockopt(s->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+	setsockopt(s->fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+	setsockopt(s->fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+	setsockopt(s->fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+	setsockopt(s->fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout,
+	    sizeof timeout);
+}
+
+/* Read the passphrase file (first line); NULL with *cause on error. */
+static char *
+session_read_passphrase(const char *path, char **cause)
+{
+	char	 buf[1024];
+	FILE	*fp;
+	size_t	 n;
+
+	if ((fp = fopen(path, "re")) == NULL) {
+		*cause = xasprintf("cannot read passphrase_file \"%s\": %s",
+		    path, strerror(errno));
+		return NULL;
+	}
+	n = fread(buf, 1, sizeof buf - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return xstrdup(buf);
+}
+
+/* TCP is connected: create the libssh2 session and start the handshake. */
+static void
+session_begin_ssh(struct session *s)
+{
+	char	*cause = NULL;
+
+	session_sockopts(s);
+	s->ss = libssh2_session_init_ex(NULL, NULL, NULL, s);
+	if (s->ss == NULL) {
+		session_fail(s, SESSION_FAIL_COSTLY, "libssh2_session_init "
+		    "failed");
+		return;
+	}
+	libssh2_session_set_blocking(s->ss, 0);
+	libssh2_session_callback_set(s->ss, LIBSSH2_CALLBACK_RECV,
+	    (void *)session_recv);
+	libssh2_session_callback_set(s->ss, LIBSSH2_CALLBACK_DISCONNECT,
+	    (void *)session_on_disconnect);
+	libssh2_session_banner_set(s->ss, "SSH-2.0-tunnels");
+	if (hostkey_prepare(s->ss, s->cfg, &cause) == -1) {
+		session_fail(s, SESSION_FAIL_PERMANENT, cause);
+		free(cause);
+		return;
+	}
+	s->last_rx_ms = loop_now(s->rt->loop);
+	session_set_state(s, SESSION_HANDSHAKE, s->address);
+}
+
+/* The non-blocking connect completed or failed. */
+static void
+session_connected(struct session *s)
+{
+	socklen_t	len = sizeof(int);
+	int		err = 0;
+
+	if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+		err = errno;
+	if (err == 0 && s->disconnect_msg == NULL) {
+		session_begin_ssh(s);
+		return;
+	}
+	s->last_errno = err ? err : ETIMEDOUT;
+	loop_io_del(s->rt->loop, &s->io);
+	close(s->fd);
+	s->fd = -1;
+	session_try_next(s);
+}
+
+/* The cause of a libssh2 failure, preferring the server's own reason. */
+static char *
+session_ssh_cause(struct session *s, const char *what, int rc)
+{
+	if (s->disconnect_msg != NULL)
+		return xasprintf("%s: %s", what, s->disconnect_msg);
+	return xasprintf("%s: %s (libssh2 error %d)", what, ssherr_text(s->ss),
+	    rc);
+}
+
+/* The session is authenticated: bring the tunnels up. */
+static void
+session_up(struct session *s)
+{
+	size_t	i;
+	int64_t	now = loop_now(s->rt->loop);
+
+	loop_timer_stop(s->rt->loop, &s->timer);
+	session_forget_passphrase(s);
+	s->connects++;
+	s->up_at_ms = now;
+	s->last_rx_ms = now;
+	log_limit_reset(&s->loglim);
+	log_info(s->name, NULL, "connected to %s as %s (%s, %s)", s->address,
+	    s->cfg->user,
+	    libssh2_session_methods(s->ss, LIBSSH2_METHOD_KEX),
+	    libssh2_session_methods(s->ss, LIBSSH2_METHOD_CRYPT_CS));
+	session_set_state(s, SESSION_UP, NULL);
+	loop_timer_at(s->rt->loop, &s->alive, now + s->cfg->keepalive_ms);
+	for (i = 0; i < s->nfw; i++)
+		forward_session_up(s->fw[i]);
+}
+
+/* Authenticate with the identity file. */
+static void
+session_auth(struct session *s)
+{
+	char	*cause = NULL;
+	int	 rc;
+
+	if (s->cfg->passphrase_file != NULL && s->passphrase == NULL &&
+	    (s->passphrase = session_read_passphrase(s->cfg->passphrase_file,
+	    &cause)) == NULL) {
+		session_fail(s, SESSION_FAIL_PERMANENT, cause);
+		free(cause);
+		return;
+	}
+	rc = libssh2_userauth_publickey_fromfile_ex(s->ss, s->cfg->user,
+	    (unsigned)strlen(s->cfg->user), NULL, s->cfg->identity,
+	    s->passphrase);
+	if (rc == LIBSSH2_ERROR_EAGAIN)
+		return;
+	if (rc == 0) {
+		session_up(s);
+		return;
+	}
+	switch (rc) {
+	case LIBSSH2_ERROR_AUTHENTICATION_FAILED:
+	case LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED:
+		cause = xasprintf("authentication refused: the server does not "
+		    "accept the key %s for user \"%s\" (is its public key in "
+		    "that user's authorized_keys?) (libssh2 error %d: %s)",
+		    s->cfg->identity, s->cfg->user, rc, ssherr_text(s->ss));
+		session_fail(s, SESSION_FAIL_PERMANENT, cause);
+		break;
+	case LIBSSH2_ERROR_FILE:
+		/* 1.10 reports a wrong passphrase as a file error. */
+		cause = xasprintf("cannot use identity %s: %s (wrong "
+		    "passphrase, or an unsupported key format)",
+		    s->cfg->identity, ssherr_text(s->ss));
+		session_fail(s, SESSION_FAIL_PERMANENT, cause);
+		break;
+	default:
+		cause = session_ssh_cause(s, "authentication", rc);
+		session_fail(s, SESSION_FAIL_COSTLY, cause);
+		break;
+	}
+	free(cause);
+}
+
+/* Run the handshake, then verify the host key. */
+static void
+session_handshake(struct session *s)
+{
+	char	*cause = NULL;
+	int	 rc;
+
+	rc = libssh2_session_handshake(s->ss, s->fd);
+	if (rc == LIBSSH2_ERROR_EAGAIN)
+		return;
+	if (rc != 0) {
+		cause = session_ssh_cause(s, "SSH handshake", rc);
+		session_fail(s, SESSION_FAIL_COSTLY, cause);
+		free(cause);
+		return;
+	}
+	session_set_state(s, SESSION_HOSTKEY, NULL);
+	if (hostkey_verify(s->ss, s->cfg, &cause) == -1) {
+		session_fail(s, SESSION_FAIL_PERMANENT, cause);
+		free(cause);
+		return;
+	}
+	/* session_service() runs the auth phase next. */
+	session_set_state(s, SESSION_AUTH, NULL);
+}
+
+/*
+ * The liveness probe: open a "session" channel and close it again. The
+ * server answers a channel open by channel id, so unlike a global request
+ * (whose replies 1.10 never consumes) nothing is left behind to confuse a
+ * later tcpip-forward. Any answer, even a refusal, proves it is alive.
+ * Returns 1 when the probe holds the send slot, -1 if the session died.
+ */
+static int __attribute__((noinline))
+session_probe_step(struct session *s, int *progress)
+{
+	LIBSSH2_CHANNEL	*ch;
+	int		 rc;
+
+	if (s->probe_ch == NULL && (s->probe_wanted || s->probe_opening)) {
+		ch = libssh2_channel_open_ex(s->ss, "session",
+		    sizeof "session" - 1, LIBSSH2_CHANNEL_WINDOW_DEFAULT,
+		    LIBSSH2_CHANNEL_PACKET_DEFAULT, NULL, 0);
+		if (ch == NULL) {
+			rc = libssh2_session_last_errno(s->ss);
+			if (rc == LIBSSH2_ERROR_EAGAIN) {
+				s->probe_opening = 1;
+				s->tx_probe = ssherr_slot_busy(s->ss);
+				return s->tx_probe;
+			}
+			s->probe_opening = s->probe_wanted = s->tx_probe = 0;
+			*progress = 1;
+			if (rc == LIBSSH2_ERROR_CHANNEL_FAILURE)
+				return 0;
+			log_info(s->name, NULL, "probe: %s (%d)",
+			    ssherr_text(s->ss), rc);
+			return ssherr_session_fatal(rc) ? -1 : 0;
+		}
+		s->probe_opening = s->probe_wanted = 0;
+		s->probe_ch = ch;
+		*progress = 1;
+	}
+	if (s->probe_ch != NULL) {
+		rc = libssh2_channel_free(s->probe_ch);
+		if (rc == LIBSSH2_ERROR_EAGAIN) {
+			s->tx_probe = ssherr_slot_busy(s->ss);
+			return s->tx_probe;
+		}
+		s->probe_ch = NULL;
+		*progress = 1;
+	}
+	s->tx_probe = 0;
+	return 0;
+}
+
+/* Remove forward i from the session and free it. */
+static void
+session_forget_forward(struct session *s, size_t i)
+{
+	forward_free(s->fw[i]);
+	memmove(&s->fw[i], &s->fw[i + 1], (s->nfw - i - 1) * sizeof *s->fw);
+	s->nfw--;
+}
+
+/* The session is up: serve the slot holder, then everything else. */
+static void
+session_run(struct session *s, uint32_t events)
+{
+	enum forward_step	 r;
+	size_t			 i;
+	int			 progress = 0, pumped = 0, rc;
+	char			*cause;
+
+	if (s->alive_expired) {
+		cause = xasprintf("nothing received from the server for %llds "
+		    "(keepalive %llds x %d): the link is dead",
+		    (long long)(loop_now(s->rt->loop) - s->last_rx_ms) / 1000,
+		    (long long)s->cfg->keepalive_ms / 1000,
+		    s->cfg->keepalive_count);
+		session_fail(s, SESSION_FAIL_LOST, cause);
+		free(cause);
+		return;
+	}
+	/* 1. Whoever holds the send slot repeats its call, nothing else. */
+	if (s->tx_fwd != NULL) {
+		r = forward_step(s->tx_fwd, s->ss, &s->listen_slot, &progress);
+		if (r == FORWARD_STEP_BLOCKED)
+			return;
+		if (r == FORWARD_STEP_DEAD)
+			goto dead;
+		s->tx_fwd = NULL;
+	}
+	if (s->tx_probe) {
+		rc = session_probe_step(s, &progress);
+		if (rc == 1)
+			return;
+		if (rc == -1)
+			goto dead;
+	}
+	/* 2. Every forward, in config order. */
+	for (i = 0; i < s->nfw;) {
+		r = forward_step(s->fw[i], s->ss, &s->listen_slot, &progress);
+		if (r == FORWARD_STEP_BLOCKED) {
+			s->tx_fwd = s->fw[i];
+			return;
+		}
+		if (r == FORWARD_STEP_DEAD)
+			goto dead;
+		if (r == FORWARD_STEP_GONE) {
+			session_forget_forward(s, i);
+			continue;
+		}
+		if (forward_has_listener(s->fw[i]))
+			pumped = 1;
+		i++;
+	}
+	/*
+	 * 3. With no listener nothing reads the transport; a readable
+	 * socket then needs a reader, or level-triggered epoll would spin.
+	 */
+	if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && !pumped &&
+	    s->listen_slot == NULL)
+		s->probe_wanted = 1;
+	rc = session_probe_step(s, &progress);
+	if (rc == 1)
+		return;
+	if (rc == -1)
+		goto dead;
+	/* Calls that read one packet may leave others buffered: go again. */
+	if (progress)
+		loop_post(s->rt->loop, &s->post);
+	return;
+dead:
+	session_fail(s, SESSION_FAIL_LOST, s->disconnect_msg ?
+	    s->disconnect_msg : "connection lost");
+}
+
+/* Watch the socket for what libssh2 (or the slot holder) waits on. */
+static void
+session_update_interest(struct session *s)
+{
+	uint32_t	ev = 0;
+	int		dirs;
+
+	if (s->fd == -1)
+		return;
+	if (s->state == SESSION_CONNECTING)
+		ev = EPOLLOUT;
+	else if (s->ss != NULL) {
+		dirs = libssh2_session_block_directions(s->ss);
+		if (s->state == SESSION_UP && (s->tx_fwd || s->tx_probe))
+			/* Only the blocked send may run: wait for room. */
+			ev = EPOLLOUT;
+		else if (s->state == SESSION_UP) {
+			ev = EPOLLIN;
+			if (dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+				ev |= EPOLLOUT;
+		} else {
+			if (dirs & LIBSSH2_SESSION_BLOCK_INBOUND)
+				ev |= EPOLLIN;
+			if (dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+				ev |= EPOLLOUT;
+			if (ev == 0)
+				ev = EPOLLIN;
+		}
+	}
+	loop_io_set(s->rt->loop, &s->io, ev);
+}
+
+/*
+ * All libssh2 work of the session. Only ever run as a posted callback,
+ * i.e. from one call site at one stack depth (see the file comment).
+ */
+static void
+session_service(void *arg)
+{
+	struct session		*s = arg;
+	uint32_t		 ev = s->revents;
+	enum session_state	 before;
+	char			*cause;
+
+	s->revents = 0;
+	do {
+		before = s->state;
+		switch (s->state) {
+		case SESSION_CONNECTING:
+			if (s->fd != -1 &&
+			    (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+				session_connected(s);
+			else if (s->fd == -1 && s->disconnect_msg != NULL) {
+				/* The deadline passed while resolving. */
+				cause = xasprintf("resolving %s %s",
+				    s->cfg->host, s->disconnect_msg);
+				session_fail(s, SESSION_FAIL_COSTLY, cause);
+				free(cause);
+			}
+			break;
+		case SESSION_HANDSHAKE:
+		case SESSION_AUTH:
+			if (s->disconnect_msg != NULL && (ev & EPOLLERR)) {
+				/* The connect_timeout deadline passed. */
+				cause = xstrdup(s->disconnect_msg);
+				session_fail(s, SESSION_FAIL_COSTLY, cause);
+				free(cause);
+				break;
+			}
+			if (s->state == SESSION_HANDSHAKE)
+				session_handshake(s);
+			else
+				session_auth(s);
+			break;
+		case SESSION_UP:
+			session_run(s, ev);
+			break;
+		default:
+			break;
+		}
+		/* A phase that completed may let the next one start now. */
+		ev = 0;
+	} while (s->state != before && s->state != SESSION_UP &&
+	    s->state != SESSION_BACKOFF && s->state != SESSION_FAILED);
+	session_update_interest(s);
+}
+
+/* Free the session and its forwards; the connection is simply dropped. */
+void
+session_free(struct session *s)
+{
+	size_t	i;
+
+	if (s == NULL)
+		return;
+	session_teardown(s);
+	for (i = 0; i < s->nfw; i++)
+		forward_free(s->fw[i]);
+	free(s->fw);
+	loop_timer_stop(s->rt->loop, &s->timer);
+	loop_post_cancel(s->rt->loop, &s->post);
+	log_limit_reset(&s->loglim);
+	free(s->disconnect_msg);
+	free(s->last_error);
+	free(s->name);
+	free(s);
+}
+
+/* Re-point at an equal server spec of a newly loaded config. */
+void
+session_set_config(struct session *s, const struct config_server *cfg)
+{
+	s->cfg = cfg;
+}
+
+/* This session's server spec. */
+const struct config_server *
+session_config(const struct session *s)
+{
+	return s->cfg;
+}
+
+/* Add a tunnel; it comes up with the session (now, if already up). */
+struct forward *
+session_add_tunnel(struct session *s, const struct config_tunnel *t)
+{
+	struct forward	*f;
+
+	f = forward_new(s->rt, t, s->name, &s->post);
+	if (s->nfw == s->capfw) {
+		s->capfw = s->capfw ? s->capfw * 2 : 4;
+		s->fw = xreallocarray(s->fw, s->capfw, sizeof *s->fw);
+	}
+	s->fw[s->nfw++] = f;
+	if (s->state == SESSION_UP)
+		forward_session_up(f);
+	else if (s->state == SESSION_FAILED)
+		forward_session_down(f, s->last_error, 1);
+	return f;
+}
+
+/* Remove a tunnel: closed on the server first when the session is up. */
+void
+session_remove_tunnel(struct session *s, struct forward *f)
+{
+	size_t	i;
+
+	for (i = 0; i < s->nfw && s->fw[i] != f; i++)
+		;
+	if (i == s->nfw)
+		return;
+	if (s->state != SESSION_UP) {
+		session_forget_forward(s, i);
+		return;
+	}
+	forward_stop(f);
+}
+
+/* Retry now: reconnect if not up, re-request refused forwards if up. */
+void
+session_retry_now(struct session *s)
+{
+	size_t	i;
+
+	backoff_reset(&s->bo);
+	if (s->state == SESSION_BACKOFF || s->state == SESSION_FAILED) {
+		session_connect(s);
+		return;
+	}
+	for (i = 0; i < s->nfw; i++)
+		forward_retry_now(s->fw[i]);
+}
+
+/* Current state. */
+enum session_state
+session_state(const struct session *s)
+{
+	return s->state;
+}
+
+/* The server's name. */
+const char *
+session_name(const struct session *s)
+{
+	return s->name;
+}
+
+/* 1 once the first attempt came up or failed (for READY=1). */
+int
+session_settled(const struct session *s)
+{
+	return s->settled;
+}
+
+/* Short text for STATUS= when the server is not up. */
+char *
+session_summary(const struct session *s, int64_t now)
+{
+	int64_t	left;
+
+	if ((s->state == SESSION_BACKOFF || s->state == SESSION_FAILED) &&
+	    loop_timer_armed(&s->timer)) {
+		left = (s->timer.at_ms - now + 999) / 1000;
+		return xasprintf("%s: %s (%s), retry in %llds", s->name,
+		    session_state_names[s->state],
+		    s->last_error ? s->last_error : "?",
+		    (long long)(left > 0 ? left : 0));
+	}
+	return xasprintf("%s: %s", s->name, session_state_names[s->state]);
+}
+
+/* Append the status object of this server. */
+void
+session_status_json(const struct session *s, struct buf *b, int64_t now)
+{
+	buf_printf(b, "{\"name\":");
+	json_str(b, s->name);
+	buf_printf(b, ",\"state\":\"%s\",\"address\":",
+	    session_state_names[s->state]);
+	json_str(b, s->address[0] ? s->address : NULL);
+	buf_printf(b, ",\"since_s\":%lld,\"connects\":%u",
+	    (long long)(now - s->since_ms) / 1000, s->connects);
+	if ((s->state == SESSION_BACKOFF || s->state == SESSION_FAILED) &&
+	    loop_timer_armed(&s->timer))
+		buf_printf(b, ",\"retry_in_s\":%lld",
+		    (long long)((s->timer.at_ms - now + 999) / 1000));
+	buf_printf(b, ",\"last_error\":");
+	json_str(b, s->last_error);
+	buf_printf(b, "}");
+}

@@ -1,0 +1,366 @@
+/*
+ * The supervisor owns one session per configured server and knows which
+ * forward serves which tunnel. A reload builds nothing from scratch that
+ * did not change: like nginx, a new config is only accepted once fully
+ * valid, and then applied as a difference.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "forward.h"
+#include "json.h"
+#include "log.h"
+#include "loop.h"
+#include "runtime.h"
+#include "session.h"
+#include "supervisor.h"
+
+/* One tunnel of the config and the objects serving it. */
+struct sup_tunnel {
+	struct session	*s;
+	struct forward	*f;
+};
+
+struct supervisor {
+	struct runtime		 rt;
+	struct config		*cfg;
+	int64_t			 started_ms;
+	struct session		**sessions;	/* parallel to cfg->servers */
+	struct sup_tunnel	 *tunnels;	/* parallel to cfg->tunnels */
+	unsigned		  reloads;
+	char			 *reload_error;
+	struct loop_post	  changed_post;
+	void			(*on_change)(void *);
+	void			 *on_change_arg;
+};
+
+/* Coalesced: state changed during this round. */
+static void
+supervisor_changed_run(void *arg)
+{
+	struct supervisor	*sv = arg;
+
+	if (sv->on_change != NULL)
+		sv->on_change(sv->on_change_arg);
+}
+
+/* Runtime hook: some session or forward changed state. */
+static void
+supervisor_changed(void *arg)
+{
+	struct supervisor	*sv = arg;
+
+	loop_post(sv->rt.loop, &sv->changed_post);
+}
+
+/* Copy the global settings of cfg into the runtime. */
+static void
+supervisor_set_runtime(struct supervisor *sv)
+{
+	sv->rt.backoff_initial_ms = sv->cfg->backoff_initial_ms;
+	sv->rt.backoff_max_ms = sv->cfg->backoff_max_ms;
+	sv->rt.state_dir = sv->cfg->state_dir;
+}
+
+/* Create the supervisor for cfg (nothing runs before start). */
+struct supervisor *
+supervisor_new(struct loop *l, struct resolver *r, struct config *cfg)
+{
+	struct supervisor	*sv = xcalloc(1, sizeof *sv);
+
+	sv->rt.loop = l;
+	sv->rt.resolver = r;
+	sv->rt.changed = supervisor_changed;
+	sv->rt.changed_arg = sv;
+	sv->cfg = cfg;
+	sv->started_ms = loop_now(l);
+	supervisor_set_runtime(sv);
+	loop_post_init(&sv->changed_post, supervisor_changed_run, sv);
+	return sv;
+}
+
+/* 1 if some tunnel of cfg uses server i. */
+static int
+supervisor_server_used(const struct config *cfg, size_t i)
+{
+	size_t	k;
+
+	for (k = 0; k < cfg->n_tunnels; k++)
+		if (cfg->tunnels[k].server_index == i)
+			return 1;
+	return 0;
+}
+
+/* Create sessions and forwards for the current config and start them. */
+void
+supervisor_start(struct supervisor *sv)
+{
+	const struct config	*cfg = sv->cfg;
+	size_t			 i;
+
+	sv->sessions = xcalloc(cfg->n_servers, sizeof *sv->sessions);
+	sv->tunnels = xcalloc(cfg->n_tunnels, sizeof *sv->tunnels);
+	for (i = 0; i < cfg->n_servers; i++)
+		sv->sessions[i] = session_new(&sv->rt, &cfg->servers[i]);
+	for (i = 0; i < cfg->n_tunnels; i++) {
+		sv->tunnels[i].s = sv->sessions[cfg->tunnels[i].server_index];
+		sv->tunnels[i].f = session_add_tunnel(sv->tunnels[i].s,
+		    &cfg->tunnels[i]);
+	}
+	/* A server without tunnels has nothing to do: don't connect. */
+	for (i = 0; i < cfg->n_servers; i++)
+		if (supervisor_server_used(cfg, i))
+			session_start(sv->sessions[i]);
+	supervisor_changed(sv);
+}
+
+/* Stop everything at once: connections are dropped, not drained. */
+void
+supervisor_free(struct supervisor *sv)
+{
+	size_t	i;
+
+	if (sv == NULL)
+		return;
+	for (i = 0; sv->sessions != NULL && i < sv->cfg->n_servers; i++)
+		session_free(sv->sessions[i]);
+	free(sv->sessions);
+	free(sv->tunnels);
+	loop_post_cancel(sv->rt.loop, &sv->changed_post);
+	config_free(sv->cfg);
+	free(sv->reload_error);
+	free(sv);
+}
+
+/* Index of the server called name in cfg, or -1. */
+static long
+supervisor_find_server(const struct config *cfg, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < cfg->n_servers; i++)
+		if (strcmp(cfg->servers[i].name, name) == 0)
+			return (long)i;
+	return -1;
+}
+
+/* Index of the tunnel called name in cfg, or -1. */
+static long
+supervisor_find_tunnel(const struct config *cfg, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < cfg->n_tunnels; i++)
+		if (strcmp(cfg->tunnels[i].name, name) == 0)
+			return (long)i;
+	return -1;
+}
+
+/* Apply nc as a difference against the running config. */
+void
+supervisor_reload(struct supervisor *sv, struct config *nc)
+{
+	struct config		 *oc = sv->cfg;
+	struct session		**ns;
+	struct sup_tunnel	 *nt;
+	char			 *kept_server, *kept_tunnel;
+	size_t			  i, j;
+	long			  m;
+	unsigned		  same = 0, added = 0, removed = 0;
+
+	ns = xcalloc(nc->n_servers, sizeof *ns);
+	nt = xcalloc(nc->n_tunnels, sizeof *nt);
+	kept_server = xcalloc(oc->n_servers + 1, 1);
+	kept_tunnel = xcalloc(oc->n_tunnels + 1, 1);
+
+	/* Servers whose settings did not change keep their session. */
+	for (j = 0; j < nc->n_servers; j++) {
+		m = supervisor_find_server(oc, nc->servers[j].name);
+		if (m >= 0 && config_server_equal(&oc->servers[m],
+		    &nc->servers[j])) {
+			ns[j] = sv->sessions[m];
+			kept_server[m] = 1;
+			session_set_config(ns[j], &nc->servers[j]);
+		} else
+			ns[j] = session_new(&sv->rt, &nc->servers[j]);
+	}
+	/* Unchanged tunnels on a kept session keep their forward. */
+	for (j = 0; j < nc->n_tunnels; j++) {
+		nt[j].s = ns[nc->tunnels[j].server_index];
+		m = supervisor_find_tunnel(oc, nc->tunnels[j].name);
+		if (m >= 0 && sv->tunnels[m].s == nt[j].s &&
+		    config_tunnel_equal(&oc->tunnels[m], &nc->tunnels[j])) {
+			nt[j].f = sv->tunnels[m].f;
+			kept_tunnel[m] = 1;
+			forward_set_config(nt[j].f, &nc->tunnels[j]);
+			same++;
+		}
+	}
+	/*
+	 * Remove before adding: a changed tunnel's old listener is cancelled
+	 * on the server before its replacement asks for the same port
+	 * (requests on one session are handled in order).
+	 */
+	for (i = 0; i < oc->n_tunnels; i++) {
+		if (kept_tunnel[i])
+			continue;
+		removed++;
+		if (kept_server[oc->tunnels[i].server_index])
+			session_remove_tunnel(sv->tunnels[i].s,
+			    sv->tunnels[i].f);
+	}
+	for (i = 0; i < oc->n_servers; i++)
+		if (!kept_server[i])
+			session_free(sv->sessions[i]);
+	for (j = 0; j < nc->n_tunnels; j++) {
+		if (nt[j].f != NULL)
+			continue;
+		nt[j].f = session_add_tunnel(nt[j].s, &nc->tunnels[j]);
+		added++;
+	}
+	/* New sessions, and kept ones that had nothing to do, start now. */
+	for (j = 0; j < nc->n_servers; j++)
+		if (session_state(ns[j]) == SESSION_STOPPED &&
+		    supervisor_server_used(nc, j))
+			session_start(ns[j]);
+	log_notice(NULL, NULL, "reloaded %s: %u tunnels unchanged, %u "
+	    "started, %u stopped", nc->path, same, added, removed);
+
+	free(sv->sessions);
+	free(sv->tunnels);
+	free(kept_server);
+	free(kept_tunnel);
+	sv->sessions = ns;
+	sv->tunnels = nt;
+	sv->cfg = nc;
+	supervisor_set_runtime(sv);
+	config_free(oc);
+	sv->reloads++;
+	free(sv->reload_error);
+	sv->reload_error = NULL;
+	supervisor_changed(sv);
+}
+
+/* Remember why the last reload was refused (shown in status). */
+void
+supervisor_reload_failed(struct supervisor *sv, const char *why)
+{
+	free(sv->reload_error);
+	sv->reload_error = xstrdup(why);
+	sv->reloads++;
+	supervisor_changed(sv);
+}
+
+/* Reconnect and re-request everything that is waiting, now. */
+void
+supervisor_retry_now(struct supervisor *sv)
+{
+	size_t	i;
+
+	for (i = 0; i < sv->cfg->n_servers; i++)
+		if (supervisor_server_used(sv->cfg, i))
+			session_retry_now(sv->sessions[i]);
+}
+
+/* The config in force. */
+const struct config *
+supervisor_config(const struct supervisor *sv)
+{
+	return sv->cfg;
+}
+
+/* Register the (coalesced) change hook. */
+void
+supervisor_on_change(struct supervisor *sv, void (*fn)(void *), void *arg)
+{
+	sv->on_change = fn;
+	sv->on_change_arg = arg;
+}
+
+/* 1 when tunnel k has come up or failed its first attempt. */
+static int
+supervisor_tunnel_settled(struct supervisor *sv, size_t k)
+{
+	enum forward_state	st = forward_state(sv->tunnels[k].f);
+
+	return st == FORWARD_UP || st == FORWARD_WAITING ||
+	    st == FORWARD_FAILED || session_settled(sv->tunnels[k].s);
+}
+
+/* 1 once every tunnel came up or failed its first attempt. */
+int
+supervisor_settled(struct supervisor *sv)
+{
+	size_t	k;
+
+	for (k = 0; k < sv->cfg->n_tunnels; k++)
+		if (!supervisor_tunnel_settled(sv, k))
+			return 0;
+	return 1;
+}
+
+/* "3/4 tunnels up; blog: ..." for STATUS=. */
+char *
+supervisor_status_line(struct supervisor *sv)
+{
+	struct buf	 b;
+	char		*part, *line;
+	size_t		 k, up = 0;
+	int64_t		 now = loop_now(sv->rt.loop);
+
+	buf_init(&b);
+	for (k = 0; k < sv->cfg->n_tunnels; k++)
+		if (forward_state(sv->tunnels[k].f) == FORWARD_UP)
+			up++;
+	buf_printf(&b, "%zu/%zu tunnels up", up, sv->cfg->n_tunnels);
+	/* Name the first tunnel that is not up, and why. */
+	for (k = 0; k < sv->cfg->n_tunnels; k++) {
+		if (forward_state(sv->tunnels[k].f) == FORWARD_UP)
+			continue;
+		if (session_state(sv->tunnels[k].s) != SESSION_UP)
+			part = session_summary(sv->tunnels[k].s, now);
+		else
+			part = forward_summary(sv->tunnels[k].f, now);
+		buf_printf(&b, "; %s", part);
+		free(part);
+		break;
+	}
+	if (sv->reload_error != NULL)
+		buf_printf(&b, "; reload failed: %s", sv->reload_error);
+	line = xstrdup(buf_cstr(&b));
+	buf_clear(&b);
+	return line;
+}
+
+/* The status document served on the control socket. */
+void
+supervisor_status_json(struct supervisor *sv, struct buf *b)
+{
+	const struct config	*cfg = sv->cfg;
+	int64_t			 now = loop_now(sv->rt.loop);
+	size_t			 i;
+
+	buf_printf(b, "{\"version\":");
+	json_str(b, TUNNELS_VERSION);
+	buf_printf(b, ",\"pid\":%ld,\"uptime_s\":%lld,\"config\":",
+	    (long)getpid(), (long long)(now - sv->started_ms) / 1000);
+	json_str(b, cfg->path);
+	buf_printf(b, ",\"reloads\":%u,\"reload_error\":", sv->reloads);
+	json_str(b, sv->reload_error);
+	buf_printf(b, ",\"ready\":%s,\"servers\":[",
+	    supervisor_settled(sv) ? "true" : "false");
+	for (i = 0; i < cfg->n_servers; i++) {
+		if (i > 0)
+			buf_printf(b, ",");
+		session_status_json(sv->sessions[i], b, now);
+	}
+	buf_printf(b, "],\"tunnels\":[");
+	for (i = 0; i < cfg->n_tunnels; i++) {
+		if (i > 0)
+			buf_printf(b, ",");
+		forward_status_json(sv->tunnels[i].f, b, now);
+	}
+	buf_printf(b, "]}");
+}

@@ -1,0 +1,242 @@
+/*
+ * Small helpers shared by every module. Allocation failure aborts: a daemon
+ * of this size has no sensible way to carry on without memory, and it
+ * removes a whole class of untested error paths.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util.h"
+
+/* Print a message and abort: only for out-of-memory. */
+static void
+util_oom(void)
+{
+	static const char msg[] = "tunnels: out of memory\n";
+
+	(void)!fwrite(msg, 1, sizeof msg - 1, stderr);
+	abort();
+}
+
+/* malloc that never returns NULL. */
+void *
+xmalloc(size_t n)
+{
+	void	*p = malloc(n ? n : 1);
+
+	if (p == NULL)
+		util_oom();
+	return p;
+}
+
+/* calloc that never returns NULL. */
+void *
+xcalloc(size_t n, size_t sz)
+{
+	void	*p = calloc(n ? n : 1, sz ? sz : 1);
+
+	if (p == NULL)
+		util_oom();
+	return p;
+}
+
+/* realloc that never returns NULL. */
+void *
+xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (p == NULL)
+		util_oom();
+	return p;
+}
+
+/* reallocarray that never returns NULL and checks the multiplication. */
+void *
+xreallocarray(void *p, size_t n, size_t sz)
+{
+	if (sz != 0 && n > SIZE_MAX / sz)
+		util_oom();
+	return xrealloc(p, n * sz);
+}
+
+/* strdup that never returns NULL. */
+char *
+xstrdup(const char *s)
+{
+	return xstrndup(s, strlen(s));
+}
+
+/* strndup that never returns NULL. */
+char *
+xstrndup(const char *s, size_t n)
+{
+	char	*p = xmalloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+/* vasprintf that never returns NULL. */
+char *
+xvasprintf(const char *fmt, va_list ap)
+{
+	char	*s;
+
+	if (vasprintf(&s, fmt, ap) == -1)
+		util_oom();
+	return s;
+}
+
+/* asprintf that never returns NULL. */
+char *
+xasprintf(const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*s;
+
+	va_start(ap, fmt);
+	s = xvasprintf(fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+/* Milliseconds on the monotonic clock (never jumps with wall time). */
+int64_t
+time_now_ms(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Put fd in non-blocking mode. */
+int
+fd_set_nonblock(int fd)
+{
+	int	fl = fcntl(fd, F_GETFL);
+
+	if (fl == -1)
+		return -1;
+	return fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+/* Mark fd close-on-exec. */
+int
+fd_set_cloexec(int fd)
+{
+	int	fl = fcntl(fd, F_GETFD);
+
+	if (fl == -1)
+		return -1;
+	return fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+}
+
+/* Initialise an empty buffer (no allocation yet). */
+void
+buf_init(struct buf *b)
+{
+	memset(b, 0, sizeof *b);
+}
+
+/* Release a buffer's memory and make it empty again. */
+void
+buf_clear(struct buf *b)
+{
+	free(b->mem);
+	buf_init(b);
+}
+
+/* Make room for n more bytes after the data. */
+void
+buf_reserve(struct buf *b, size_t n)
+{
+	if (b->off + b->len + n <= b->cap)
+		return;
+	/* Slide the data down first: cheaper than growing when mostly read. */
+	if (b->off > 0) {
+		memmove(b->mem, b->mem + b->off, b->len);
+		b->off = 0;
+		if (b->len + n <= b->cap)
+			return;
+	}
+	while (b->cap < b->len + n)
+		b->cap = b->cap ? b->cap * 2 : 256;
+	b->mem = xrealloc(b->mem, b->cap);
+}
+
+/* Append n bytes. */
+void
+buf_append(struct buf *b, const void *p, size_t n)
+{
+	buf_reserve(b, n);
+	memcpy(b->mem + b->off + b->len, p, n);
+	b->len += n;
+}
+
+/* Append formatted text. */
+void
+buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list	ap;
+	int	n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	buf_reserve(b, (size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(b->mem + b->off + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+}
+
+/* Drop n bytes from the front. */
+void
+buf_consume(struct buf *b, size_t n)
+{
+	if (n >= b->len) {
+		b->off = b->len = 0;
+		return;
+	}
+	b->off += n;
+	b->len -= n;
+}
+
+/* First byte of the data (valid while len > 0). */
+char *
+buf_data(const struct buf *b)
+{
+	return b->mem + b->off;
+}
+
+/* Free space after the data: returns where to write and sets *room. */
+char *
+buf_tail(struct buf *b, size_t *room)
+{
+	*room = b->cap - b->off - b->len;
+	return b->mem + b->off + b->len;
+}
+
+/* Account for n bytes written at buf_tail(). */
+void
+buf_commit(struct buf *b, size_t n)
+{
+	b->len += n;
+}
+
+/* NUL-terminate the data and return it as a string. */
+char *
+buf_cstr(struct buf *b)
+{
+	buf_reserve(b, 1);
+	b->mem[b->off + b->len] = '\0';
+	return b->mem + b->off;
+}

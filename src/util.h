@@ -1,0 +1,51 @@
+/*
+ * Small helpers shared by every module: allocators that abort on OOM,
+ * monotonic time, fd flags, a growable byte buffer with a hard cap.
+ */
+#ifndef TUNNELS_UTIL_H
+#define TUNNELS_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+void	*xmalloc(size_t);
+void	*xcalloc(size_t, size_t);
+void	*xrealloc(void *, size_t);
+void	*xreallocarray(void *, size_t, size_t);
+char	*xstrdup(const char *);
+char	*xstrndup(const char *, size_t);
+char	*xasprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
+char	*xvasprintf(const char *, va_list) __attribute__((format(printf, 1, 0)));
+
+/* Milliseconds on CLOCK_MONOTONIC. */
+int64_t	 time_now_ms(void);
+
+int	 fd_set_nonblock(int);
+int	 fd_set_cloexec(int);
+
+/* Growable byte buffer; data lives in [off, off+len) of mem[0..cap). */
+struct buf {
+	char	*mem;
+	size_t	 off;
+	size_t	 len;
+	size_t	 cap;
+};
+
+void	 buf_init(struct buf *);
+void	 buf_clear(struct buf *);
+void	 buf_reserve(struct buf *, size_t);
+void	 buf_append(struct buf *, const void *, size_t);
+void	 buf_printf(struct buf *, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	 buf_consume(struct buf *, size_t);
+char	*buf_data(const struct buf *);
+char	*buf_tail(struct buf *, size_t *);
+void	 buf_commit(struct buf *, size_t);
+char	*buf_cstr(struct buf *);
+
+#endif
