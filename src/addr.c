@@ -41,7 +41,8 @@ addr_parse_port(const char *text, const char *port, int flags, int *out,
 			v = v * 10 + (*p - '0');
 	}
 	if (v < min || v > 65535) {
-		*cause = xasprintf("port %s out of range (%d-65535)", port, min);
+		*cause = xasprintf("port %s out of range (%d-65535)", port,
+		    min);
 		return -1;
 	}
 	*out = (int)v;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <yaml.h>
@@ -21,7 +22,8 @@
 
 #define CONFIG_FILE_MAX		(1024 * 1024)
 #define CONFIG_NAME_MAX		32
-#define CONFIG_NAME_RULE	"use 1-32 characters from a-z, 0-9, \"_\" and \"-\""
+#define CONFIG_NAME_RULE \
+	"use 1-32 characters from a-z, 0-9, \"_\" and \"-\""
 #define CONFIG_BACKOFF_INITIAL	1000
 #define CONFIG_BACKOFF_MAX	60000
 
@@ -45,7 +47,6 @@ struct config_ctx {
 	char			*basedir;	/* absolute dir of the file */
 	int			 check_files;
 	struct config_tmark	*tmarks;	/* parallel to cfg->tunnels */
-	yaml_node_t		**skeys;	/* parallel to cfg->servers */
 	struct config_tmark	*cur;		/* tunnel being walked */
 };
 
@@ -197,7 +198,8 @@ config_map_len(const yaml_node_t *n)
 {
 	if (n->type != YAML_MAPPING_NODE)
 		return 0;
-	return (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+	return (size_t)(n->data.mapping.pairs.top -
+	    n->data.mapping.pairs.start);
 }
 
 /* 1 if name matches [a-z0-9_-]{1,32}. */
@@ -286,7 +288,6 @@ static int
 config_parse_long(const char *s, long *out)
 {
 	const char	*p = s;
-	char		*end;
 
 	if (*p == '-')
 		p++;
@@ -295,9 +296,8 @@ config_parse_long(const char *s, long *out)
 	for (; *p != '\0'; p++)
 		if (*p < '0' || *p > '9')
 			return -1;
-	errno = 0;
-	/* On ERANGE strtol clamps, which the range checks then report. */
-	*out = strtol(s, &end, 10);
+	/* On overflow strtol clamps, which the range checks then report. */
+	*out = strtol(s, NULL, 10);
 	return 0;
 }
 
@@ -1396,53 +1396,63 @@ config_check_server_names(struct config_ctx *ctx, size_t i)
 	}
 }
 
+/* Report the first earlier tunnel whose remote collides with tunnel i. */
+static void
+config_check_remote(struct config_ctx *ctx, size_t i, const int *server_ok)
+{
+	struct config_tunnel	*t = &ctx->cfg->tunnels[i], *o;
+	struct config_tmark	*m = &ctx->tmarks[i];
+	char			 a[ADDR_TEXT_MAX], b[ADDR_TEXT_MAX];
+	size_t			 j;
+
+	/* Port 0 lets the server choose: never a collision. */
+	if (!server_ok[i] || !m->remote_ok || t->remote.port == 0)
+		return;
+	for (j = 0; j < i; j++) {
+		o = &ctx->cfg->tunnels[j];
+		if (!server_ok[j] || !ctx->tmarks[j].remote_ok ||
+		    o->server_index != t->server_index ||
+		    !config_remote_overlap(&t->remote, &o->remote))
+			continue;
+		addr_format(&t->remote, a, sizeof a);
+		addr_format(&o->remote, b, sizeof b);
+		if (addr_equal(&t->remote, &o->remote))
+			config_error_at(ctx, m->remote, "%s uses remote %s on "
+			    "server \"%s\" already used by %s", m->subject, a,
+			    t->server, ctx->tmarks[j].subject);
+		else
+			config_error_at(ctx, m->remote, "%s uses remote %s on "
+			    "server \"%s\", which overlaps %s of %s",
+			    m->subject, a, t->server, b,
+			    ctx->tmarks[j].subject);
+		return;
+	}
+}
+
 /* Check what needs all tunnels: names, servers, remotes, server_names. */
 static void
 config_resolve(struct config_ctx *ctx)
 {
 	struct config		*cfg = ctx->cfg;
-	struct config_tunnel	*t, *o;
-	struct config_tmark	*m;
+	struct config_tunnel	*t;
 	int			*server_ok;
-	char			 a[ADDR_TEXT_MAX], b[ADDR_TEXT_MAX];
-	size_t			 i, j;
+	size_t			 i, j, line;
 
 	server_ok = xcalloc(cfg->n_tunnels, sizeof *server_ok);
 	for (i = 0; i < cfg->n_tunnels; i++) {
 		t = &cfg->tunnels[i];
-		m = &ctx->tmarks[i];
 		for (j = 0; t->name != NULL && j < i; j++) {
-			if (cfg->tunnels[j].name != NULL &&
-			    strcmp(cfg->tunnels[j].name, t->name) == 0) {
-				config_error_at(ctx, m->name, "duplicate tunnel "
-				    "name \"%s\" (first defined at line %zu)",
-				    t->name,
-				    ctx->tmarks[j].name->start_mark.line + 1);
-				break;
-			}
-		}
-		server_ok[i] = config_resolve_server(ctx, i);
-		for (j = 0; server_ok[i] && m->remote_ok &&
-		    t->remote.port != 0 && j < i; j++) {
-			o = &cfg->tunnels[j];
-			if (!server_ok[j] || !ctx->tmarks[j].remote_ok ||
-			    o->server_index != t->server_index ||
-			    !config_remote_overlap(&t->remote, &o->remote))
+			if (cfg->tunnels[j].name == NULL ||
+			    strcmp(cfg->tunnels[j].name, t->name) != 0)
 				continue;
-			addr_format(&t->remote, a, sizeof a);
-			addr_format(&o->remote, b, sizeof b);
-			if (addr_equal(&t->remote, &o->remote))
-				config_error_at(ctx, m->remote, "%s uses remote "
-				    "%s on server \"%s\" already used by %s",
-				    m->subject, a, t->server,
-				    ctx->tmarks[j].subject);
-			else
-				config_error_at(ctx, m->remote, "%s uses remote "
-				    "%s on server \"%s\", which overlaps %s of "
-				    "%s", m->subject, a, t->server, b,
-				    ctx->tmarks[j].subject);
+			line = ctx->tmarks[j].name->start_mark.line + 1;
+			config_error_at(ctx, ctx->tmarks[i].name, "duplicate "
+			    "tunnel name \"%s\" (first defined at line %zu)",
+			    t->name, line);
 			break;
 		}
+		server_ok[i] = config_resolve_server(ctx, i);
+		config_check_remote(ctx, i, server_ok);
 		config_check_server_names(ctx, i);
 	}
 	free(server_ok);
@@ -1543,7 +1553,8 @@ config_basedir(const char *path)
 static void
 config_parse_root(struct config_ctx *ctx, yaml_node_t *root)
 {
-	yaml_node_t	*seen[ARRAY_LEN(config_top_keys)];
+	struct sockaddr_un	 sun;
+	yaml_node_t		*seen[ARRAY_LEN(config_top_keys)];
 
 	if (root == NULL || config_is_null(root)) {
 		config_error_add(ctx->errs, 0, 0, xstrdup("empty "
@@ -1558,6 +1569,12 @@ config_parse_root(struct config_ctx *ctx, yaml_node_t *root)
 	}
 	config_walk(ctx, root, root, config_top_keys,
 	    ARRAY_LEN(config_top_keys), ctx->cfg, NULL, seen);
+	/* bind() on a unix socket fails later, far from the cause. */
+	if (seen[0] != NULL && strlen(ctx->cfg->control) >= sizeof sun.sun_path)
+		config_error_at(ctx, seen[0], "\"control\" path \"%s\" is too "
+		    "long for a unix socket (%zu bytes, at most %zu)",
+		    ctx->cfg->control, strlen(ctx->cfg->control),
+		    sizeof sun.sun_path - 1);
 	config_resolve(ctx);
 }
 
@@ -1641,15 +1658,12 @@ static int
 config_read(const char *path, char **text, size_t *len,
     struct config_errors *errs)
 {
-	struct stat	 st;
 	char		*buf = NULL;
 	size_t		 n = 0;
 	ssize_t		 r;
 	int		 fd, rv = -1;
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
-		goto fail;
-	if (fstat(fd, &st) == -1)
 		goto fail;
 	buf = xmalloc(CONFIG_FILE_MAX + 1);
 	/* Read one byte more than allowed to notice oversized files. */

@@ -447,46 +447,62 @@ keyfile_type_name(enum keyfile_type t)
 	return "unknown";
 }
 
-/* Check a "TYPE BASE64" public key (a pinned host key); see keyfile.h. */
-int
-keyfile_check_public(const char *line, enum keyfile_type *type,
-    char **cause)
+/* Index of a host key type name of length len in allowed[], or -1. */
+static int
+keyfile_public_type(const char *name, size_t len)
 {
 	static const char *allowed[] = {
 		"ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
 		"ecdsa-sha2-nistp521", "ssh-rsa"
 	};
+	size_t	i;
+
+	for (i = 0; i < ARRAY_LEN(allowed); i++)
+		if (strlen(allowed[i]) == len &&
+		    memcmp(allowed[i], name, len) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* Check a "TYPE BASE64 [COMMENT]" public key (a pinned host key). */
+int
+keyfile_check_public(const char *line, enum keyfile_type *type,
+    char **cause)
+{
 	struct keyfile_cursor	 c;
 	const unsigned char	*inner;
 	unsigned char		*blob = NULL;
-	const char		*sp, *b64;
-	size_t			 i, tlen, bloblen, innerlen;
+	const char		*b64, *next;
+	size_t			 tlen, blen, nlen, bloblen, innerlen;
 	int			 rv = -1;
 
 	*cause = NULL;
-	sp = strchr(line, ' ');
-	if (sp == NULL || sp == line || sp[1] == '\0' ||
-	    strchr(sp + 1, ' ') != NULL) {
+	tlen = strcspn(line, " ");
+	b64 = line + tlen + strspn(line + tlen, " ");
+	blen = strcspn(b64, " ");
+	if (tlen == 0 || blen == 0) {
 		*cause = xstrdup("expected \"TYPE BASE64\", e.g. "
-		    "\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA...\" (without a "
-		    "host name or comment)");
+		    "\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA...\"");
 		goto out;
 	}
-	tlen = (size_t)(sp - line);
-	for (i = 0; i < ARRAY_LEN(allowed); i++)
-		if (strlen(allowed[i]) == tlen &&
-		    memcmp(allowed[i], line, tlen) == 0)
-			break;
-	if (i == ARRAY_LEN(allowed)) {
+	if (keyfile_public_type(line, tlen) == -1) {
+		/* ssh-keyscan and known_hosts lines start with the host. */
+		next = b64 + blen + strspn(b64 + blen, " ");
+		nlen = strcspn(next, " ");
+		if (keyfile_public_type(b64, blen) != -1 && nlen > 0) {
+			*cause = xasprintf("expected \"TYPE BASE64\": remove "
+			    "the host name \"%.*s\" in front", (int)tlen,
+			    line);
+			goto out;
+		}
 		*cause = xasprintf("key type \"%.*s\" is not supported (use "
 		    "ssh-ed25519, ecdsa-sha2-nistp256, ecdsa-sha2-nistp384, "
 		    "ecdsa-sha2-nistp521 or ssh-rsa)", (int)tlen, line);
 		goto out;
 	}
-	b64 = sp + 1;
-	/* Strict shape: whole quads, no embedded whitespace. */
-	if (strlen(b64) % 4 != 0 || strpbrk(b64, " \t\r\n") != NULL ||
-	    (blob = keyfile_b64_decode(b64, strlen(b64), &bloblen)) == NULL) {
+	/* Strict shape: whole quads of base64 digits. */
+	if (blen % 4 != 0 || strcspn(b64, "\t\r\n") < blen ||
+	    (blob = keyfile_b64_decode(b64, blen, &bloblen)) == NULL) {
 		*cause = xstrdup("the key is not valid base64");
 		goto out;
 	}

@@ -29,10 +29,10 @@ void	 keyfile_info_clear(struct keyfile_info *);
 const char *keyfile_type_name(enum keyfile_type);
 
 /*
- * Check a public key written as "TYPE BASE64" (a pinned host key): TYPE is
- * ssh-ed25519, ecdsa-sha2-nistp256/384/521 or ssh-rsa, BASE64 decodes to
- * a blob of that type. Returns 0 (and *type if not NULL), or -1 with
- * *cause set.
+ * Check a public key written as "TYPE BASE64" (a pinned host key; a
+ * trailing " comment" is allowed, as in .pub files): TYPE is ssh-ed25519,
+ * ecdsa-sha2-nistp256/384/521 or ssh-rsa, BASE64 decodes to a blob of
+ * that type. Returns 0 (and *type if not NULL), or -1 with *cause set.
  */
 int	 keyfile_check_public(const char *line, enum keyfile_type *type,
 	    char **cause);
