@@ -1,6 +1,7 @@
 /*
  * Base64 (RFC 4648), standard alphabet. Used for host keys ("ssh-ed25519
- * AAAA...") and SHA256 fingerprints, which OpenSSH prints unpadded.
+ * AAAA..."), SHA256 fingerprints, which OpenSSH prints unpadded, and the
+ * wrapped base64 bodies of private key files.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -56,33 +57,86 @@ base64_value(char c)
 	return p == NULL ? -1 : (int)(p - base64_alphabet);
 }
 
-/* Decode base64 text into a malloc'd buffer; -1 on invalid input. */
-int
-base64_decode(const char *s, unsigned char **out, size_t *outlen)
+/* 1 for the ASCII white space a wrapped (PEM) body may contain. */
+static int
+base64_is_space(char c)
 {
-	size_t		 n = strlen(s), i, o = 0;
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' ||
+	    c == '\f' || c == '\r';
+}
+
+/*
+ * Decode s into a malloc'd buffer, skipping white space if ws. Padding
+ * is optional, but may only complete the last quad ("Zg==", "Zm8="):
+ * "Zm9v=" or "Zg===" would let two texts stand for one key, and a
+ * pinned host key is compared as text. -1 on invalid input.
+ */
+static int
+base64_decode_text(const char *s, int ws, unsigned char **out,
+    size_t *outlen)
+{
+	size_t		 len = strlen(s), i, o = 0, digits = 0, pad = 0;
 	unsigned char	*buf;
 	unsigned	 acc = 0;
-	int		 bits = 0, v;
+	int		 v;
 
-	while (n > 0 && s[n - 1] == '=')
-		n--;
-	if (n % 4 == 1)
-		return -1;
-	buf = xmalloc(n * 3 / 4 + 1);
-	for (i = 0; i < n; i++) {
-		if ((v = base64_value(s[i])) == -1) {
-			free(buf);
-			return -1;
+	buf = xmalloc(len / 4 * 3 + 3);
+	for (i = 0; i < len; i++) {
+		if (ws && base64_is_space(s[i]))
+			continue;
+		if (s[i] == '=') {
+			pad++;
+			continue;
 		}
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			buf[o++] = (unsigned char)(acc >> bits);
+		/* Only padding (and white space) may follow padding. */
+		if (pad > 0 || (v = base64_value(s[i])) == -1)
+			goto bad;
+		acc = acc << 6 | (unsigned)v;
+		if (++digits % 4 == 0) {
+			buf[o++] = (unsigned char)(acc >> 16);
+			buf[o++] = (unsigned char)(acc >> 8);
+			buf[o++] = (unsigned char)acc;
+			acc = 0;
 		}
+	}
+	/* A partial quad of 2 or 3 digits holds 1 or 2 more bytes. */
+	switch (digits % 4) {
+	case 0:
+		if (pad != 0)
+			goto bad;
+		break;
+	case 2:
+		if (pad > 2)
+			goto bad;
+		buf[o++] = (unsigned char)(acc >> 4);
+		break;
+	case 3:
+		if (pad > 1)
+			goto bad;
+		buf[o++] = (unsigned char)(acc >> 10);
+		buf[o++] = (unsigned char)(acc >> 2);
+		break;
+	default:
+		goto bad;
 	}
 	*out = buf;
 	*outlen = o;
 	return 0;
+bad:
+	free(buf);
+	return -1;
+}
+
+/* Decode base64 text (no white space) into a malloc'd buffer. */
+int
+base64_decode(const char *s, unsigned char **out, size_t *outlen)
+{
+	return base64_decode_text(s, 0, out, outlen);
+}
+
+/* Decode base64 text, skipping white space, into a malloc'd buffer. */
+int
+base64_decode_ws(const char *s, unsigned char **out, size_t *outlen)
+{
+	return base64_decode_text(s, 1, out, outlen);
 }

@@ -111,8 +111,12 @@ const struct config_tunnel *config_tunnel_find(const struct config *,
 /* 1 if the two specs would behave identically (reload diff). */
 int		 config_server_equal(const struct config_server *,
 		    const struct config_server *);
+/* Ignores the nginx section: a reload must not restart a tunnel for it. */
 int		 config_tunnel_equal(const struct config_tunnel *,
 		    const struct config_tunnel *);
+/* 1 if two nginx sections are identical (both may be NULL). */
+int		 config_nginx_equal(const struct config_nginx *,
+		    const struct config_nginx *);
 
 /* Parse "10s", "500ms", "1m", "2h": returns 0 or -1 with *cause. */
 int		 config_parse_duration(const char *, int64_t *ms, char **cause);

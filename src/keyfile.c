@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base64.h"
 #include "keyfile.h"
 #include "util.h"
 
@@ -23,111 +24,6 @@ struct keyfile_cursor {
 	const unsigned char	*p;
 	size_t			 left;
 };
-
-static const char keyfile_b64[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/* Value of one base64 digit, or -1. */
-static int
-keyfile_b64_value(int c)
-{
-	const char	*p;
-
-	if (c == '\0')
-		return -1;
-	p = strchr(keyfile_b64, c);
-	return p != NULL ? (int)(p - keyfile_b64) : -1;
-}
-
-/*
- * Decode base64, skipping whitespace (PEM bodies are wrapped). Returns a
- * malloc'd buffer and its length in *outlen, or NULL if malformed.
- */
-static unsigned char *
-keyfile_b64_decode(const char *s, size_t len, size_t *outlen)
-{
-	unsigned char	*out;
-	uint32_t	 acc = 0;
-	size_t		 i, n = 0, digits = 0, pad = 0;
-	int		 v;
-
-	out = xmalloc(len / 4 * 3 + 3);
-	for (i = 0; i < len; i++) {
-		if (s[i] == ' ' || s[i] == '\t' || s[i] == '\r' ||
-		    s[i] == '\n')
-			continue;
-		if (s[i] == '=') {
-			pad++;
-			continue;
-		}
-		/* Nothing but whitespace and '=' may follow padding. */
-		if (pad > 0 || (v = keyfile_b64_value(s[i])) == -1)
-			goto bad;
-		acc = (acc << 6) | (uint32_t)v;
-		if (++digits % 4 == 0) {
-			out[n++] = (unsigned char)(acc >> 16);
-			out[n++] = (unsigned char)(acc >> 8);
-			out[n++] = (unsigned char)acc;
-			acc = 0;
-		}
-	}
-	switch (digits % 4) {
-	case 0:
-		if (pad != 0)
-			goto bad;
-		break;
-	case 2:
-		if (pad > 2)
-			goto bad;
-		out[n++] = (unsigned char)(acc >> 4);
-		break;
-	case 3:
-		if (pad > 1)
-			goto bad;
-		out[n++] = (unsigned char)(acc >> 10);
-		out[n++] = (unsigned char)(acc >> 2);
-		break;
-	default:
-		goto bad;
-	}
-	*outlen = n;
-	return out;
-bad:
-	free(out);
-	return NULL;
-}
-
-/* Encode bytes as padded base64 (a malloc'd string). */
-static char *
-keyfile_b64_encode(const unsigned char *p, size_t len)
-{
-	char		*out = xmalloc((len + 2) / 3 * 4 + 1), *o = out;
-	uint32_t	 v;
-	size_t		 i;
-
-	for (i = 0; i + 2 < len; i += 3) {
-		v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-		*o++ = keyfile_b64[v >> 18];
-		*o++ = keyfile_b64[(v >> 12) & 63];
-		*o++ = keyfile_b64[(v >> 6) & 63];
-		*o++ = keyfile_b64[v & 63];
-	}
-	if (len - i == 1) {
-		v = (uint32_t)p[i] << 16;
-		*o++ = keyfile_b64[v >> 18];
-		*o++ = keyfile_b64[(v >> 12) & 63];
-		*o++ = '=';
-		*o++ = '=';
-	} else if (len - i == 2) {
-		v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
-		*o++ = keyfile_b64[v >> 18];
-		*o++ = keyfile_b64[(v >> 12) & 63];
-		*o++ = keyfile_b64[(v >> 6) & 63];
-		*o++ = '=';
-	}
-	*o = '\0';
-	return out;
-}
 
 /* Read a big-endian uint32; 0 or -1 when the blob is too short. */
 static int
@@ -258,7 +154,7 @@ keyfile_parse_openssh(const char *path, const char *body,
 	struct keyfile_cursor	 c, pc;
 	const unsigned char	*cipher, *kdf, *kdfopt, *pub, *type;
 	unsigned char		*raw = NULL;
-	char			*b64 = NULL;
+	char			*text = NULL, *b64 = NULL;
 	const char		*end, *why;
 	size_t			 rawlen, cipherlen, kdflen, kdfoptlen, publen;
 	size_t			 typelen;
@@ -269,8 +165,8 @@ keyfile_parse_openssh(const char *path, const char *body,
 		why = "no END line";
 		goto bad;
 	}
-	raw = keyfile_b64_decode(body, (size_t)(end - body), &rawlen);
-	if (raw == NULL) {
+	text = xstrndup(body, (size_t)(end - body));
+	if (base64_decode_ws(text, &raw, &rawlen) == -1) {
 		why = "invalid base64";
 		goto bad;
 	}
@@ -303,7 +199,7 @@ keyfile_parse_openssh(const char *path, const char *body,
 	ki->type = keyfile_type_from_name(type, typelen);
 	ki->encrypted = !(cipherlen == 4 && memcmp(cipher, "none", 4) == 0);
 	/* The .pub line is the type followed by the whole blob. */
-	b64 = keyfile_b64_encode(pub, publen);
+	b64 = base64_encode(pub, publen, 1);
 	ki->public_line = xasprintf("%.*s %s", (int)typelen,
 	    (const char *)type, b64);
 	rv = 0;
@@ -314,6 +210,7 @@ bad:
 out:
 	free(b64);
 	free(raw);
+	free(text);
 	return rv;
 }
 
@@ -472,6 +369,7 @@ keyfile_check_public(const char *line, enum keyfile_type *type,
 	struct keyfile_cursor	 c;
 	const unsigned char	*inner;
 	unsigned char		*blob = NULL;
+	char			*text = NULL;
 	const char		*b64, *next;
 	size_t			 tlen, blen, nlen, bloblen, innerlen;
 	int			 rv = -1;
@@ -500,9 +398,12 @@ keyfile_check_public(const char *line, enum keyfile_type *type,
 		    "ecdsa-sha2-nistp521 or ssh-rsa)", (int)tlen, line);
 		goto out;
 	}
-	/* Strict shape: whole quads of base64 digits. */
-	if (blen % 4 != 0 || strcspn(b64, "\t\r\n") < blen ||
-	    (blob = keyfile_b64_decode(b64, blen, &bloblen)) == NULL) {
+	/*
+	 * Strict shape: whole quads of base64 digits, no white space, as
+	 * hostkey.c compares the text with the padded encoding it makes.
+	 */
+	text = xstrndup(b64, blen);
+	if (blen % 4 != 0 || base64_decode(text, &blob, &bloblen) == -1) {
 		*cause = xstrdup("the key is not valid base64");
 		goto out;
 	}
@@ -518,6 +419,7 @@ keyfile_check_public(const char *line, enum keyfile_type *type,
 		*type = keyfile_type_from_name(inner, innerlen);
 	rv = 0;
 out:
+	free(text);
 	free(blob);
 	return rv;
 }

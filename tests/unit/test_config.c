@@ -874,15 +874,12 @@ test_config_duration(void **state)
 	}
 }
 
-/* Compare tunnel a with a copy of itself that uses nginx section n. */
+/* Compare tunnel a's nginx section with n (for FLIP_STR). */
 static int
 config_test_nginx_eq(const struct config_tunnel *a,
     const struct config_nginx *n)
 {
-	struct config_tunnel	t = *a;
-
-	t.nginx = (struct config_nginx *)n;
-	return config_tunnel_equal(a, &t);
+	return config_nginx_equal(a->nginx, n);
 }
 
 /* Equality sees every field but not positions (reload diffs). */
@@ -892,7 +889,7 @@ test_config_equal(void **state)
 	struct config		*a, *b;
 	struct config_server	*sb;
 	struct config_tunnel	*tb;
-	struct config_nginx	*nb;
+	struct config_nginx	*na, *nb;
 	char			*saved, other[] = "/other";
 	size_t			 i;
 
@@ -959,17 +956,19 @@ test_config_equal(void **state)
 	tb->local.host[1] = 'r';
 	assert_true(config_tunnel_equal(&a->tunnels[0], tb));
 
+	/* The nginx section has its own comparison (see below). */
+	na = a->tunnels[0].nginx;
 	nb = tb->nginx;
-	tb->nginx = NULL;
-	assert_false(config_tunnel_equal(&a->tunnels[0], tb));
-	tb->nginx = nb;
+	assert_false(config_nginx_equal(na, NULL));
+	assert_false(config_nginx_equal(NULL, nb));
+	assert_true(config_nginx_equal(NULL, NULL));
 	nb->line++;
-	assert_true(config_tunnel_equal(&a->tunnels[0], tb));
+	assert_true(config_nginx_equal(na, nb));
 	nb->tls = CONFIG_TLS_LETSENCRYPT;
-	assert_false(config_tunnel_equal(&a->tunnels[0], tb));
+	assert_false(config_nginx_equal(na, nb));
 	nb->tls = CONFIG_TLS_FILES;
 	nb->websocket = 1;
-	assert_false(config_tunnel_equal(&a->tunnels[0], tb));
+	assert_false(config_nginx_equal(na, nb));
 	nb->websocket = 0;
 	FLIP_STR(nb, cert, config_test_nginx_eq, &a->tunnels[0]);
 	FLIP_STR(nb, key, config_test_nginx_eq, &a->tunnels[0]);
@@ -978,16 +977,57 @@ test_config_equal(void **state)
 	FLIP_STR(nb, acme_webroot, config_test_nginx_eq, &a->tunnels[0]);
 	saved = nb->server_names[0];
 	nb->server_names[0] = other;
-	assert_false(config_tunnel_equal(&a->tunnels[0], tb));
+	assert_false(config_nginx_equal(na, nb));
 	nb->server_names[0] = saved;
 	nb->n_server_names = 0;
-	assert_false(config_tunnel_equal(&a->tunnels[0], tb));
+	assert_false(config_nginx_equal(na, nb));
 	nb->n_server_names = 1;
-	assert_true(config_tunnel_equal(&a->tunnels[0], tb));
+	assert_true(config_nginx_equal(na, nb));
 #undef FLIP_INT
 #undef FLIP_STR
 	config_free(a);
 	config_free(b);
+}
+
+/* One tunnel, before and after an nginx-only change, and without nginx. */
+static const char config_nginx_before[] =
+    BASE BLOG
+    "    nginx:\n"
+    "      server_name: blog.example.com\n"
+    "      tls: letsencrypt\n";
+static const char config_nginx_after[] =
+    BASE BLOG
+    "    nginx:\n"
+    "      server_name: [blog.example.com, www.example.com]\n"
+    "      tls: off\n"
+    "      client_max_body_size: 10m\n";
+static const char config_nginx_none[] =
+    BASE BLOG;
+
+/* A reload keeps a tunnel whose only change is its nginx section. */
+static void
+test_config_equal_nginx(void **state)
+{
+	struct config	*a, *b, *c;
+
+	(void)state;
+	a = config_test_good("/etc/tunnels/t.yaml", config_nginx_before);
+	b = config_test_good("/etc/tunnels/t.yaml", config_nginx_after);
+	c = config_test_good("/etc/tunnels/t.yaml", config_nginx_none);
+	assert_true(config_tunnel_equal(&a->tunnels[0], &b->tunnels[0]));
+	assert_false(config_nginx_equal(a->tunnels[0].nginx,
+	    b->tunnels[0].nginx));
+	/* Adding or removing the whole section is an nginx change too. */
+	assert_true(config_tunnel_equal(&a->tunnels[0], &c->tunnels[0]));
+	assert_true(config_tunnel_equal(&c->tunnels[0], &b->tunnels[0]));
+	assert_false(config_nginx_equal(a->tunnels[0].nginx,
+	    c->tunnels[0].nginx));
+	/* A change outside nginx still counts. */
+	c->tunnels[0].local.port++;
+	assert_false(config_tunnel_equal(&a->tunnels[0], &c->tunnels[0]));
+	config_free(a);
+	config_free(b);
+	config_free(c);
 }
 
 /* The files the filesystem checks look at, made in a private dir. */
@@ -1301,6 +1341,7 @@ main(void)
 		cmocka_unit_test(test_config_example),
 		cmocka_unit_test(test_config_duration),
 		cmocka_unit_test(test_config_equal),
+		cmocka_unit_test(test_config_equal_nginx),
 		cmocka_unit_test_setup_teardown(test_config_files,
 		    config_files_setup, config_files_teardown),
 		cmocka_unit_test_setup_teardown(test_config_load,

@@ -1,0 +1,145 @@
+/*
+ * The filesystem checks of `tunnels check` and of loading: the files a
+ * server names must exist and be readable, secrets must be private, and
+ * the identity must be a key type that libssh2 and a modern sshd agree
+ * on (see keyfile.c). Only run when config_parse is asked to.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <yaml.h>
+
+#include "config.h"
+#include "config_int.h"
+#include "keyfile.h"
+
+/*
+ * Check a secret file (identity, passphrase): exists, regular, private
+ * mode, readable. Returns 1 if it can be read, 0 otherwise.
+ */
+static int
+config_check_secret(struct config_ctx *ctx, yaml_node_t *node,
+    const char *what, const char *path)
+{
+	struct stat	 st;
+	const char	*how;
+	int		 fd;
+
+	if (stat(path, &st) == -1) {
+		if (errno == ENOENT)
+			config_error_at(ctx, node, "%s \"%s\" does not exist",
+			    what, path);
+		else
+			config_error_at(ctx, node, "cannot access %s \"%s\": "
+			    "%s", what, path, strerror(errno));
+		return 0;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		config_error_at(ctx, node, "%s \"%s\" is not a regular file",
+		    what, path);
+		return 0;
+	}
+	/* Same rule as OpenSSH: no access at all for group and others. */
+	if ((st.st_mode & 077) != 0) {
+		if ((st.st_mode & 044) != 0)
+			how = "readable";
+		else if ((st.st_mode & 022) != 0)
+			how = "writable";
+		else
+			how = "accessible";
+		config_error_at(ctx, node, "%s \"%s\" is %s by group or others "
+		    "(mode %04o); run chmod 600 \"%s\"", what, path, how,
+		    (unsigned)(st.st_mode & 07777), path);
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		config_error_at(ctx, node, "cannot read %s \"%s\": %s", what,
+		    path, strerror(errno));
+		return 0;
+	}
+	close(fd);
+	return 1;
+}
+
+/* Check that the identity is a key libssh2 1.10 can use with sshd 9. */
+static void
+config_check_identity(struct config_ctx *ctx, yaml_node_t *node,
+    const struct config_server *srv)
+{
+	struct keyfile_info	 ki;
+	char			*cause;
+
+	if (keyfile_inspect(srv->identity, &ki, &cause) == -1) {
+		config_error_at(ctx, node, "%s", cause);
+		free(cause);
+		return;
+	}
+	switch (ki.type) {
+	case KEYFILE_RSA:
+		config_error_at(ctx, node, "identity \"%s\" is an RSA key: "
+		    "libssh2 1.10 signs RSA only with ssh-rsa (SHA-1), which "
+		    "OpenSSH 8.8 and later refuse; generate an ed25519 key "
+		    "with ssh-keygen -t ed25519", srv->identity);
+		break;
+	case KEYFILE_DSA:
+		config_error_at(ctx, node, "identity \"%s\" is a DSA key, "
+		    "which OpenSSH 7.0 and later refuse; generate an ed25519 "
+		    "key with ssh-keygen -t ed25519", srv->identity);
+		break;
+	default:
+		if (ki.encrypted && srv->passphrase_file == NULL)
+			config_error_at(ctx, node, "identity \"%s\" is "
+			    "encrypted but server \"%s\" has no "
+			    "passphrase_file", srv->identity, srv->name);
+		break;
+	}
+	keyfile_info_clear(&ki);
+}
+
+/*
+ * Check the files a server names; each node is the value of its key
+ * (where the messages point), NULL when the key is absent.
+ */
+void
+config_check_server_files(struct config_ctx *ctx,
+    const struct config_server *srv, yaml_node_t *identity,
+    yaml_node_t *passphrase, yaml_node_t *known_hosts)
+{
+	struct stat	st;
+	int		fd;
+
+	if (srv->identity != NULL &&
+	    config_check_secret(ctx, identity, "identity file",
+	    srv->identity))
+		config_check_identity(ctx, identity, srv);
+	if (srv->passphrase_file != NULL)
+		(void)config_check_secret(ctx, passphrase,
+		    "passphrase file", srv->passphrase_file);
+	/* known_hosts is public: it may be readable by anyone. */
+	if (srv->known_hosts == NULL)
+		return;
+	if (stat(srv->known_hosts, &st) == -1) {
+		if (errno == ENOENT)
+			config_error_at(ctx, known_hosts, "known_hosts file "
+			    "\"%s\" does not exist", srv->known_hosts);
+		else
+			config_error_at(ctx, known_hosts, "cannot access "
+			    "known_hosts file \"%s\": %s", srv->known_hosts,
+			    strerror(errno));
+		return;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		config_error_at(ctx, known_hosts, "known_hosts file \"%s\" is "
+		    "not a regular file", srv->known_hosts);
+		return;
+	}
+	if ((fd = open(srv->known_hosts, O_RDONLY | O_CLOEXEC)) == -1) {
+		config_error_at(ctx, known_hosts, "cannot read known_hosts "
+		    "file \"%s\": %s", srv->known_hosts, strerror(errno));
+		return;
+	}
+	close(fd);
+}

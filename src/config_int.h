@@ -1,0 +1,100 @@
+/*
+ * Private to the config_*.c files: the state of one config_parse call,
+ * the schema tables the walker follows, and the helpers the sections
+ * (servers, tunnels, the root) share. Nothing outside the loader
+ * includes this.
+ */
+#ifndef TUNNELS_CONFIG_INT_H
+#define TUNNELS_CONFIG_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <yaml.h>
+
+#include "config.h"
+
+#define CONFIG_NAME_MAX		32
+#define CONFIG_NAME_RULE \
+	"use 1-32 characters from a-z, 0-9, \"_\" and \"-\""
+
+/* Where a tunnel's values came from, for the checks across tunnels. */
+struct config_tmark {
+	yaml_node_t	 *item;		/* the list item (a mapping) */
+	yaml_node_t	 *name;		/* value nodes; NULL when absent */
+	yaml_node_t	 *server;
+	yaml_node_t	 *remote;
+	int		  remote_ok;	/* remote parsed without error */
+	yaml_node_t	**names;	/* one per nginx server_name */
+	size_t		  n_names;
+	char		 *subject;	/* "tunnel \"blog\"" or "tunnel #2" */
+};
+
+/* State of one config_parse call. */
+struct config_ctx {
+	struct config		*cfg;
+	struct config_errors	*errs;
+	yaml_document_t		*doc;
+	char			*basedir;	/* absolute dir of the file */
+	int			 check_files;
+	struct config_tmark	*tmarks;	/* parallel to cfg->tunnels */
+	struct config_tmark	*cur;		/* tunnel being walked */
+};
+
+/* How the walker stores a value (see struct config_key). */
+enum config_kind {
+	CONFIG_STRING,		/* char *, non-empty */
+	CONFIG_HOST,		/* char *, host name or IP literal */
+	CONFIG_PATH,		/* char *, local path, made absolute */
+	CONFIG_ABSPATH,		/* char *, absolute path on another host */
+	CONFIG_DURATION,	/* int64_t milliseconds, > 0 */
+	CONFIG_PORT,		/* int, 1-65535 */
+	CONFIG_COUNT,		/* int, >= 1 */
+	CONFIG_BOOL,		/* int, 0 or 1 */
+	CONFIG_CUSTOM		/* parse() does everything */
+};
+
+/* One entry of a mapping's schema. */
+struct config_key {
+	const char		*name;
+	enum config_kind	 kind;
+	size_t			 off;		/* field offset in the object */
+	int			 required;
+	void			(*parse)(struct config_ctx *, yaml_node_t *,
+				    yaml_node_t *, void *);
+};
+
+/* config_yaml.c: errors, nodes, scalars and the schema walker. */
+void		 config_error_add(struct config_errors *, int line, int col,
+		    char *msg);
+void		 config_error_at(struct config_ctx *, const yaml_node_t *,
+		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void		 config_yaml_error(struct config_ctx *, const yaml_parser_t *,
+		    const char *text, size_t len);
+yaml_node_t	*config_node(struct config_ctx *, int index);
+int		 config_is_null(const yaml_node_t *);
+const char	*config_scalar(const yaml_node_t *);
+size_t		 config_map_len(const yaml_node_t *);
+yaml_node_t	*config_map_earlier_key(struct config_ctx *, yaml_node_t *map,
+		    const yaml_node_pair_t *pair, const char *name);
+int		 config_valid_name(const char *);
+void		 config_format_duration(int64_t ms, char *buf, size_t len);
+void		 config_walk(struct config_ctx *, yaml_node_t *map,
+		    yaml_node_t *anchor, const struct config_key *keys,
+		    size_t nkeys, void *obj, const char *subject,
+		    yaml_node_t **seen);
+
+/* config_server.c: the servers: mapping. */
+void		 config_parse_servers(struct config_ctx *, yaml_node_t *key,
+		    yaml_node_t *val, void *obj);
+
+/* config_files.c: the files a server names (with check_files only). */
+void		 config_check_server_files(struct config_ctx *,
+		    const struct config_server *, yaml_node_t *identity,
+		    yaml_node_t *passphrase, yaml_node_t *known_hosts);
+
+/* config_tunnel.c: the tunnels: list, nginx sections included. */
+void		 config_parse_tunnels(struct config_ctx *, yaml_node_t *key,
+		    yaml_node_t *val, void *obj);
+
+#endif
