@@ -48,16 +48,26 @@ config_errors_sort(struct config_errors *errs)
 void
 config_errors_print(const struct config_errors *errs, FILE *fp)
 {
-	const char	*file = errs->file != NULL ? errs->file : "-";
-	size_t		 i;
+	char	*line;
+	size_t	 i;
 
 	for (i = 0; i < errs->n; i++) {
-		if (errs->v[i].line == 0)
-			fprintf(fp, "%s: %s\n", file, errs->v[i].msg);
-		else
-			fprintf(fp, "%s:%d:%d: %s\n", file, errs->v[i].line,
-			    errs->v[i].col, errs->v[i].msg);
+		line = config_error_text(errs, i);
+		fprintf(fp, "%s\n", line);
+		free(line);
 	}
+}
+
+/* Error i as "FILE:LINE:COL: message", or "FILE: message" (malloc'd). */
+char *
+config_error_text(const struct config_errors *errs, size_t i)
+{
+	const char	*file = errs->file != NULL ? errs->file : "-";
+
+	if (errs->v[i].line == 0)
+		return xasprintf("%s: %s", file, errs->v[i].msg);
+	return xasprintf("%s:%d:%d: %s", file, errs->v[i].line,
+	    errs->v[i].col, errs->v[i].msg);
 }
 
 /* Free all errors and reset the list. */

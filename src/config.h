@@ -101,6 +101,8 @@ void		 config_free(struct config *);
 /* Print every error as "FILE:LINE:COL: message" (one per line). */
 void		 config_errors_print(const struct config_errors *, FILE *);
 void		 config_errors_clear(struct config_errors *);
+/* Error i formatted as config_errors_print prints it (malloc'd). */
+char		*config_error_text(const struct config_errors *, size_t i);
 
 /* Lookups; NULL when absent. */
 const struct config_server *config_server_find(const struct config *,

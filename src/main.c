@@ -166,10 +166,9 @@ load_config(const char *path)
 
 	memset(&errs, 0, sizeof errs);
 	cfg = config_load(path, &errs);
-	if (cfg == NULL) {
+	if (cfg == NULL)
 		config_errors_print(&errs, stderr);
-		config_errors_clear(&errs);
-	}
+	config_errors_clear(&errs);
 	return cfg;
 }
 
@@ -301,12 +300,12 @@ control_path_for(const char *path)
 
 	memset(&errs, 0, sizeof errs);
 	cfg = config_load(path, &errs);
+	config_errors_clear(&errs);
 	if (cfg == NULL) {
 		/* Still try: the daemon may run an older, valid config. */
 		fprintf(stderr, "tunnels: warning: %s is not valid (run "
 		    "tunnels check); using the default control socket\n",
 		    path);
-		config_errors_clear(&errs);
 		return xstrdup(CONFIG_DEFAULT_CONTROL);
 	}
 	control = xstrdup(cfg->control);
@@ -382,7 +381,7 @@ daemon_reload(struct daemon *d)
 {
 	struct config_errors	 errs;
 	struct config		*nc;
-	char			*why, *control_err = NULL;
+	char			*why = NULL, *line, *control_err = NULL;
 	struct control		*c;
 	size_t			 i;
 
@@ -391,18 +390,20 @@ daemon_reload(struct daemon *d)
 	memset(&errs, 0, sizeof errs);
 	nc = config_load(d->path, &errs);
 	if (nc == NULL) {
-		for (i = 0; i < errs.n; i++)
-			log_err(NULL, NULL, "%s:%d:%d: %s", errs.file,
-			    errs.v[i].line, errs.v[i].col, errs.v[i].msg);
-		why = xasprintf("%s:%d:%d: %s%s", errs.file,
-		    errs.n ? errs.v[0].line : 0, errs.n ? errs.v[0].col : 0,
-		    errs.n ? errs.v[0].msg : "invalid",
-		    errs.n > 1 ? " (and more)" : "");
+		for (i = 0; i < errs.n; i++) {
+			line = config_error_text(&errs, i);
+			log_err(NULL, NULL, "%s", line);
+			if (i == 0)
+				why = xasprintf("%s%s", line, errs.n > 1 ?
+				    " (and more)" : "");
+			free(line);
+		}
+		if (why == NULL)
+			why = xstrdup("invalid config");
 		log_err(NULL, NULL, "reload refused, still running the "
 		    "previous config: %s", why);
 		supervisor_reload_failed(d->sv, why);
 		free(why);
-		config_errors_clear(&errs);
 	} else {
 		if (strcmp(nc->control,
 		    supervisor_config(d->sv)->control) != 0) {
@@ -419,6 +420,7 @@ daemon_reload(struct daemon *d)
 		}
 		supervisor_reload(d->sv, nc);
 	}
+	config_errors_clear(&errs);
 	free(d->last_status);
 	d->last_status = supervisor_status_line(d->sv);
 	notify_send(NOTIFY_READY, d->last_status);
