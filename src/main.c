@@ -13,6 +13,7 @@
 
 #include <libssh2.h>
 
+#include "cmd_nginx.h"
 #include "config.h"
 #include "control.h"
 #include "json.h"
@@ -70,6 +71,9 @@ static const struct command commands[] = {
 	  "Ask the running daemon for its status: a table, or JSON with "
 	  "--json.\nExit 0 if every tunnel is up, 3 if some are not, 1 if "
 	  "no daemon answers." },
+	{ "nginx", cmd_nginx, CMD_NGINX_USAGE, CMD_NGINX_HELP },
+	{ "server-setup", cmd_server_setup, CMD_SERVER_SETUP_USAGE,
+	  CMD_SERVER_SETUP_HELP },
 	{ "help", cmd_help, "help [COMMAND]", "Show help for a command." },
 };
 
