@@ -40,7 +40,8 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(B)/unit/%)
 PURE_OBJS  = $(foreach m,$(PURE),$(if $(wildcard src/$(m).c),$(B)/asan/obj/$(m).o))
 
-PYTEST	 = /usr/bin/python3 -m pytest
+PYTHON	 = /usr/bin/python3
+PYTEST	 = $(PYTHON) -m pytest
 
 .PHONY: all asan test unit integration deps demo bench install uninstall \
 	clean check-style
@@ -85,7 +86,7 @@ demo: $(B)/tunnels
 	@sh tests/demo.sh $(CURDIR)/$(B)/tunnels
 
 bench: $(B)/tunnels
-	$(PYTEST:-m pytest=) tests/bench/bench.py --bin $(CURDIR)/$(B)/tunnels
+	$(PYTHON) tests/bench/bench.py --bin $(CURDIR)/$(B)/tunnels
 
 check-style:
 	@! grep -nE '\b(sprintf|strcpy|strcat|gets|strtok|atoi|atol|sleep|usleep|alarm|system|popen)\(' src/*.c
