@@ -25,6 +25,13 @@
 #define FORWARD_QUEUE_MAX	1024
 /* Retry a failed local name lookup after this long. */
 #define FORWARD_RESOLVE_RETRY_MS 5000
+/* After ending a stale session the port is free within milliseconds. */
+#define FORWARD_QUICK_RETRY_MS	200
+/* A stale session is dropped by the server's ClientAlive (typically
+ * 15 s x 3): look again at least this often. */
+#define FORWARD_STALE_RETRY_MAX_MS 10000
+/* Safety net while the session ends a stale session for us. */
+#define FORWARD_RECLAIM_WAIT_MS	15000
 
 /* The libssh2 call of the forward itself that holds the send slot. */
 enum forward_pend {
@@ -49,6 +56,9 @@ struct forward {
 	int				 bound_port;
 	int				 want_listen;
 	int				 stopping;
+	int				 refused;
+	int				 ever_up;
+	enum forward_wait		 wait;
 	enum forward_pend		 pend;
 
 	struct backoff			 bo;
@@ -269,18 +279,93 @@ forward_retry_now(struct forward *f)
 	forward_on_retry(f);
 }
 
-/* The server refused the listener: wait and retry on our own backoff. */
+static const char *const forward_wait_names[] = {
+	"reclaiming", "reclaiming", "stale_session", "stale_session",
+	"stale_session_no_exec", "policy"
+};
+
+/* The server refused the listener: the session decides why (wait). */
 static void
 forward_refused(struct forward *f)
 {
+	f->refused = 1;
+}
+
+/* 1 once after a refusal. */
+int
+forward_take_refused(struct forward *f)
+{
+	int	r = f->refused;
+
+	f->refused = 0;
+	return r;
+}
+
+/* 1 if waiting after a refusal for that reason. */
+int
+forward_is_waiting(const struct forward *f, enum forward_wait why)
+{
+	return f->state == FORWARD_WAITING && f->wait == why;
+}
+
+/* 1 if the server granted this listener before (in this run). */
+int
+forward_ever_up(const struct forward *f)
+{
+	return f->ever_up;
+}
+
+/* Wait after a refusal for the reason given, and say so in status. */
+void
+forward_wait(struct forward *f, enum forward_wait why)
+{
 	char	 remote[ADDR_TEXT_MAX];
 	char	*msg;
-	int64_t	 delay = backoff_next(&f->bo);
+	int64_t	 delay;
 
 	addr_format(&f->remote, remote, sizeof remote);
-	msg = xasprintf("server refused to listen on %s (port in use, "
-	    "possibly by a stale session, or not permitted by the server); "
-	    "retry in %llds", remote, (long long)(delay + 999) / 1000);
+	switch (why) {
+	case FORWARD_WAIT_RECLAIM:
+		delay = FORWARD_RECLAIM_WAIT_MS;
+		msg = xasprintf("remote port %s is held by a stale session of "
+		    "ours: ending it", remote);
+		break;
+	case FORWARD_WAIT_QUICK:
+		delay = FORWARD_QUICK_RETRY_MS;
+		msg = xasprintf("remote port %s still busy just after ending "
+		    "our stale session; retry in %.1fs", remote,
+		    (double)delay / 1000);
+		break;
+	case FORWARD_WAIT_STALE:
+	case FORWARD_WAIT_STALE_OFF:
+		delay = MIN(backoff_next(&f->bo), FORWARD_STALE_RETRY_MAX_MS);
+		msg = xasprintf("remote port %s is probably held by a stale "
+		    "session of ours%s; waiting for the server to drop it "
+		    "(ClientAlive); retry in %llds", remote,
+		    why == FORWARD_WAIT_STALE_OFF ?
+		    " (reclaim_stale_port is off)" : "",
+		    (long long)(delay + 999) / 1000);
+		break;
+	case FORWARD_WAIT_STALE_NOEXEC:
+		delay = MIN(backoff_next(&f->bo), FORWARD_STALE_RETRY_MAX_MS);
+		msg = xasprintf("remote port %s is held by a stale session of "
+		    "ours that cannot be ended: this account may not run "
+		    "commands (restricted key or ForceCommand); waiting for "
+		    "the server to drop it (ClientAlive); retry in %llds",
+		    remote, (long long)(delay + 999) / 1000);
+		break;
+	default:
+		delay = backoff_at_cap(&f->bo);
+		msg = xasprintf("server refused to listen on %s: not permitted "
+		    "by its policy (PermitListen/permitlisten, "
+		    "AllowTcpForwarding, a privileged port) or in use by "
+		    "another program; retry in %llds", remote,
+		    (long long)(delay + 999) / 1000);
+		break;
+	}
+	if (f->state == FORWARD_WAITING && f->wait != why)
+		log_info(f->server, f->name, "%s", msg);
+	f->wait = why;
 	forward_set_state(f, FORWARD_WAITING, msg);
 	free(msg);
 	loop_timer_in(f->rt->loop, &f->retry, delay);
@@ -300,6 +385,8 @@ forward_listening(struct forward *f, LIBSSH2_LISTENER *l, int bound)
 	snprintf(msg, sizeof msg, "listening on %s", remote);
 	free(f->last_error);
 	f->last_error = NULL;
+	f->ever_up = 1;
+	backoff_reset(&f->bo);
 	forward_set_state(f, FORWARD_UP, msg);
 }
 
@@ -510,9 +597,10 @@ forward_summary(const struct forward *f, int64_t now)
 
 	if (f->state == FORWARD_WAITING && loop_timer_armed(&f->retry)) {
 		left = (f->retry.at_ms - now + 999) / 1000;
-		return xasprintf("%s: remote %s:%d refused, retry in %llds",
+		return xasprintf("%s: remote port %s:%d %s, retry in %llds",
 		    f->name, f->remote.host, f->remote.port,
-		    (long long)(left > 0 ? left : 0));
+		    f->wait == FORWARD_WAIT_POLICY ? "refused by the server" :
+		    "busy (stale session)", (long long)(left > 0 ? left : 0));
 	}
 	return xasprintf("%s: %s%s%s", f->name, forward_state_names[f->state],
 	    f->last_error ? " (" : "", f->last_error ? f->last_error : "");
@@ -547,9 +635,13 @@ forward_status_json(const struct forward *f, struct buf *b, int64_t now)
 	    (unsigned long long)f->stats.bytes_in,
 	    (unsigned long long)f->stats.bytes_out,
 	    (unsigned long long)f->stats.local_errors);
-	if (f->state == FORWARD_WAITING && loop_timer_armed(&f->retry))
-		buf_printf(b, ",\"retry_in_s\":%lld",
-		    (long long)((f->retry.at_ms - now + 999) / 1000));
+	if (f->state == FORWARD_WAITING) {
+		buf_printf(b, ",\"waiting_reason\":\"%s\"",
+		    forward_wait_names[f->wait]);
+		if (loop_timer_armed(&f->retry))
+			buf_printf(b, ",\"retry_in_s\":%lld",
+			    (long long)((f->retry.at_ms - now + 999) / 1000));
+	}
 	buf_printf(b, ",\"last_error\":");
 	json_str(b, f->last_error);
 	buf_printf(b, "}");

@@ -23,6 +23,16 @@ enum forward_state {
 	FORWARD_FAILED		/* permanent error (of its server) */
 };
 
+/* Why a refused forward waits; decided by its session. */
+enum forward_wait {
+	FORWARD_WAIT_RECLAIM = 0,	/* our stale session holds it: ending it */
+	FORWARD_WAIT_QUICK,		/* just ended it: the port frees shortly */
+	FORWARD_WAIT_STALE,		/* probably stale, nothing to end */
+	FORWARD_WAIT_STALE_OFF,		/* probably stale; reclaim is off */
+	FORWARD_WAIT_STALE_NOEXEC,	/* stale, but exec is not permitted */
+	FORWARD_WAIT_POLICY		/* no stale session: policy refusal */
+};
+
 /* Result of forward_step(). */
 enum forward_step {
 	FORWARD_STEP_OK = 0,
@@ -50,8 +60,16 @@ void		 forward_session_down(struct forward *, const char *cause,
 		    int failed);
 /* Close the listener and connections, then report FORWARD_STEP_GONE. */
 void		 forward_stop(struct forward *);
-/* Retry a waiting listener now (SIGUSR1). */
+/* Retry a waiting listener now (SIGUSR1, stale session ended). */
 void		 forward_retry_now(struct forward *);
+/* 1 once after the server refused the listener (then call wait). */
+int		 forward_take_refused(struct forward *);
+/* Wait after a refusal, for the given reason (sets the retry timer). */
+void		 forward_wait(struct forward *, enum forward_wait);
+/* 1 if waiting after a refusal for that reason. */
+int		 forward_is_waiting(const struct forward *, enum forward_wait);
+/* 1 if the server ever granted this listener (in this run). */
+int		 forward_ever_up(const struct forward *);
 
 /*
  * The libssh2 work of this forward; only from the session's service.

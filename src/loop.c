@@ -386,8 +386,14 @@ static void
 loop_run_timers(struct loop *l)
 {
 	struct loop_timer	*t;
+	size_t			 budget = l->nheap;
 
-	while (l->nheap > 0 && l->heap[0]->at_ms <= l->now) {
+	/*
+	 * At most the timers that were armed when we started: one re-armed
+	 * into the past by its own callback runs on the next turn instead of
+	 * spinning here and starving the fds.
+	 */
+	while (budget-- > 0 && l->nheap > 0 && l->heap[0]->at_ms <= l->now) {
 		t = l->heap[0];
 		loop_timer_stop(l, t);
 		t->cb(t->arg);

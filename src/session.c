@@ -37,6 +37,7 @@
 #include "json.h"
 #include "log.h"
 #include "loop.h"
+#include "reclaim.h"
 #include "resolve.h"
 #include "runtime.h"
 #include "session.h"
@@ -44,6 +45,8 @@
 
 /* Upper bound on the libssh2_session_free() retries after shutdown(). */
 #define SESSION_FREE_TRIES	64
+/* After ending a stale session, re-requests are retried quickly this long. */
+#define SESSION_QUICK_RETRY_MS	3000
 
 /* How expensive a failure was for the server: decides the retry delay. */
 enum session_fail {
@@ -95,6 +98,10 @@ struct session {
 	int				  probe_wanted;
 	int				  probe_opening;
 	LIBSSH2_CHANNEL			 *probe_ch;
+
+	struct reclaim			 *reclaim;
+	int				  tx_reclaim;
+	void				 *open_slot;	/* channel open in flight */
 };
 
 static void	session_service(void *);
@@ -203,14 +210,18 @@ session_on_alive(void *arg)
 	if (s->state != SESSION_UP)
 		return;
 	if (silence >= dead) {
-		/* Handled in the service, where teardown is safe. */
+		/* Torn down in the service, where it is safe; no re-arm. */
 		s->alive_expired = 1;
-	} else if (silence >= ka)
+		loop_post(s->rt->loop, &s->post);
+		return;
+	}
+	if (silence >= ka) {
 		s->probe_wanted = 1;
+		loop_post(s->rt->loop, &s->post);
+	}
 	/* Wake at the next probe time or at the death deadline. */
 	loop_timer_at(s->rt->loop, &s->alive, silence >= ka ?
 	    MIN(now + ka, s->last_rx_ms + dead) : s->last_rx_ms + ka);
-	loop_post(s->rt->loop, &s->post);
 }
 
 /* libssh2 recv hook: note when the server last said anything. */
@@ -267,6 +278,7 @@ session_new(struct runtime *rt, const struct config_server *cfg)
 	loop_timer_init(&s->alive, session_on_alive, s);
 	loop_post_init(&s->post, session_service, s);
 	loop_io_init(&s->io, session_on_io, s);
+	s->reclaim = reclaim_new(cfg, rt->state_dir);
 	return s;
 }
 
@@ -297,6 +309,8 @@ session_teardown(struct session *s)
 	s->tx_fwd = NULL;
 	s->listen_slot = NULL;
 	s->tx_probe = 0;
+	s->tx_reclaim = 0;
+	s->open_slot = NULL;
 	s->probe_ch = NULL;
 	s->probe_wanted = 0;
 	s->probe_opening = 0;
@@ -326,6 +340,7 @@ session_drop(struct session *s, const char *cause, int failed)
 	size_t	i;
 
 	session_teardown(s);
+	reclaim_session_down(s->reclaim);
 	for (i = 0; i < s->nfw; i++)
 		forward_session_down(s->fw[i], cause, failed);
 	/* Tunnels being removed have nothing left to close: free them. */
@@ -598,6 +613,7 @@ session_up(struct session *s)
 	    libssh2_session_methods(s->ss, LIBSSH2_METHOD_KEX),
 	    libssh2_session_methods(s->ss, LIBSSH2_METHOD_CRYPT_CS));
 	session_set_state(s, SESSION_UP, NULL);
+	reclaim_session_up(s->reclaim);
 	loop_timer_at(s->rt->loop, &s->alive, now + s->cfg->keepalive_ms);
 	for (i = 0; i < s->nfw; i++)
 		forward_session_up(s->fw[i]);
@@ -690,6 +706,10 @@ session_probe_step(struct session *s, int *progress)
 	int		 rc;
 
 	if (s->probe_ch == NULL && (s->probe_wanted || s->probe_opening)) {
+		/* One channel open in flight per session (libssh2 state). */
+		if (s->open_slot != NULL && s->open_slot != s)
+			return 0;
+		s->open_slot = s;
 		ch = libssh2_channel_open_ex(s->ss, "session",
 		    sizeof "session" - 1, LIBSSH2_CHANNEL_WINDOW_DEFAULT,
 		    LIBSSH2_CHANNEL_PACKET_DEFAULT, NULL, 0);
@@ -701,6 +721,7 @@ session_probe_step(struct session *s, int *progress)
 				return s->tx_probe;
 			}
 			s->probe_opening = s->probe_wanted = s->tx_probe = 0;
+			s->open_slot = NULL;
 			*progress = 1;
 			if (rc == LIBSSH2_ERROR_CHANNEL_FAILURE)
 				return 0;
@@ -709,6 +730,7 @@ session_probe_step(struct session *s, int *progress)
 			return ssherr_session_fatal(rc) ? -1 : 0;
 		}
 		s->probe_opening = s->probe_wanted = 0;
+		s->open_slot = NULL;
 		s->probe_ch = ch;
 		*progress = 1;
 	}
@@ -722,6 +744,72 @@ session_probe_step(struct session *s, int *progress)
 		*progress = 1;
 	}
 	s->tx_probe = 0;
+	return 0;
+}
+
+/* A forward was refused: decide why, and what to do about it. */
+static void
+session_on_refused(struct session *s, struct forward *f)
+{
+	struct reclaim	*r = s->reclaim;
+	long		 ago;
+	int		 stale;
+
+	if (reclaim_killing(r) || reclaim_start_kill(r)) {
+		forward_wait(f, FORWARD_WAIT_RECLAIM);
+		return;
+	}
+	ago = reclaim_killed_ago(r, (long)loop_now(s->rt->loop));
+	if (ago >= 0 && ago < SESSION_QUICK_RETRY_MS) {
+		/* The old process is exiting: its ports go in a moment. */
+		forward_wait(f, FORWARD_WAIT_QUICK);
+		return;
+	}
+	/* Granted before in this run, or a previous session existed. */
+	stale = forward_ever_up(f) || reclaim_had_previous(r);
+	if (!stale)
+		forward_wait(f, FORWARD_WAIT_POLICY);
+	else if (!s->cfg->reclaim_stale_port)
+		forward_wait(f, FORWARD_WAIT_STALE_OFF);
+	else if (reclaim_exec_state(r) == RECLAIM_EXEC_DENIED)
+		forward_wait(f, FORWARD_WAIT_STALE_NOEXEC);
+	else
+		forward_wait(f, FORWARD_WAIT_STALE);
+}
+
+/*
+ * Run the reclaim job; when a kill finished, re-request at once what was
+ * waiting for it. Returns 1 when it holds the send slot, -1 if the
+ * session died. noinline: the same stack depth from both call sites.
+ */
+static int __attribute__((noinline))
+session_reclaim_step(struct session *s, int *progress)
+{
+	long			pid = reclaim_server_pid(s->reclaim);
+	enum reclaim_exec	exec = reclaim_exec_state(s->reclaim);
+	size_t			i;
+
+	switch (reclaim_step(s->reclaim, s->ss, &s->open_slot, progress)) {
+	case RECLAIM_STEP_BLOCKED:
+		s->tx_reclaim = 1;
+		return 1;
+	case RECLAIM_STEP_DEAD:
+		return -1;
+	case RECLAIM_STEP_OK:
+		break;
+	}
+	s->tx_reclaim = 0;
+	if (reclaim_take_result(s->reclaim) != RECLAIM_RESULT_NONE &&
+	    !reclaim_killing(s->reclaim)) {
+		for (i = 0; i < s->nfw; i++)
+			if (forward_is_waiting(s->fw[i], FORWARD_WAIT_RECLAIM))
+				forward_retry_now(s->fw[i]);
+		*progress = 1;
+	}
+	/* Status shows the server-side pid and whether exec works. */
+	if (pid != reclaim_server_pid(s->reclaim) ||
+	    exec != reclaim_exec_state(s->reclaim))
+		runtime_changed(s->rt);
 	return 0;
 }
 
@@ -769,6 +857,13 @@ session_run(struct session *s, uint32_t events)
 		if (rc == -1)
 			goto dead;
 	}
+	if (s->tx_reclaim) {
+		rc = session_reclaim_step(s, &progress);
+		if (rc == 1)
+			return;
+		if (rc == -1)
+			goto dead;
+	}
 	/* 2. Every forward, in config order. */
 	for (i = 0; i < s->nfw;) {
 		r = forward_step(s->fw[i], s->ss, &s->listen_slot, &progress);
@@ -782,6 +877,8 @@ session_run(struct session *s, uint32_t events)
 			session_forget_forward(s, i);
 			continue;
 		}
+		if (forward_take_refused(s->fw[i]))
+			session_on_refused(s, s->fw[i]);
 		if (forward_has_listener(s->fw[i]))
 			pumped = 1;
 		i++;
@@ -793,6 +890,12 @@ session_run(struct session *s, uint32_t events)
 	if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && !pumped &&
 	    s->listen_slot == NULL)
 		s->probe_wanted = 1;
+	/* 4. Learn our server-side session, or end a stale one. */
+	rc = session_reclaim_step(s, &progress);
+	if (rc == 1)
+		return;
+	if (rc == -1)
+		goto dead;
 	rc = session_probe_step(s, &progress);
 	if (rc == 1)
 		return;
@@ -820,7 +923,8 @@ session_update_interest(struct session *s)
 		ev = EPOLLOUT;
 	else if (s->ss != NULL) {
 		dirs = libssh2_session_block_directions(s->ss);
-		if (s->state == SESSION_UP && (s->tx_fwd || s->tx_probe))
+		if (s->state == SESSION_UP &&
+		    (s->tx_fwd || s->tx_probe || s->tx_reclaim))
 			/* Only the blocked send may run: wait for room. */
 			ev = EPOLLOUT;
 		else if (s->state == SESSION_UP) {
@@ -908,6 +1012,7 @@ session_free(struct session *s)
 	free(s->fw);
 	loop_timer_stop(s->rt->loop, &s->timer);
 	loop_post_cancel(s->rt->loop, &s->post);
+	reclaim_free(s->reclaim);
 	log_limit_reset(&s->loglim);
 	free(s->disconnect_msg);
 	free(s->last_error);
@@ -920,6 +1025,7 @@ void
 session_set_config(struct session *s, const struct config_server *cfg)
 {
 	s->cfg = cfg;
+	reclaim_set_config(s->reclaim, cfg);
 }
 
 /* This session's server spec. */
@@ -1029,6 +1135,15 @@ session_status_json(const struct session *s, struct buf *b, int64_t now)
 	json_str(b, s->address[0] ? s->address : NULL);
 	buf_printf(b, ",\"since_s\":%lld,\"connects\":%u",
 	    (long long)(now - s->since_ms) / 1000, s->connects);
+	if (reclaim_server_pid(s->reclaim) != 0)
+		buf_printf(b, ",\"server_pid\":%ld",
+		    reclaim_server_pid(s->reclaim));
+	else
+		buf_printf(b, ",\"server_pid\":null");
+	buf_printf(b, ",\"exec\":\"%s\"",
+	    reclaim_exec_state(s->reclaim) == RECLAIM_EXEC_OK ? "ok" :
+	    reclaim_exec_state(s->reclaim) == RECLAIM_EXEC_DENIED ? "denied" :
+	    "unknown");
 	if ((s->state == SESSION_BACKOFF || s->state == SESSION_FAILED) &&
 	    loop_timer_armed(&s->timer))
 		buf_printf(b, ",\"retry_in_s\":%lld",

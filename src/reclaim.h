@@ -1,0 +1,75 @@
+/*
+ * Stale-port reclaim (DESIGN §5.4). When a link dies without the server
+ * noticing (NAT state lost, laptop asleep), the old sshd session keeps our
+ * remote ports and the next session's tcpip-forward is refused. Each time
+ * a session comes up we learn its server-side process (PID and start time)
+ * over an exec channel and remember it, on disk too; after a refusal on a
+ * later session we end exactly that remembered process, and the port is
+ * free at once.
+ */
+#ifndef TUNNELS_RECLAIM_H
+#define TUNNELS_RECLAIM_H
+
+#include <libssh2.h>
+
+struct config_server;
+struct reclaim;
+
+/* What the server lets us do over exec. */
+enum reclaim_exec {
+	RECLAIM_EXEC_UNKNOWN = 0,
+	RECLAIM_EXEC_OK,
+	RECLAIM_EXEC_DENIED	/* restricted key, ForceCommand ... */
+};
+
+/* Outcome of the last kill, reported once by reclaim_take_result(). */
+enum reclaim_result {
+	RECLAIM_RESULT_NONE = 0,
+	RECLAIM_RESULT_KILLED,	/* the stale session was ended */
+	RECLAIM_RESULT_GONE,	/* it no longer existed: nothing to end */
+	RECLAIM_RESULT_FAILED	/* the command could not run */
+};
+
+/* Result of reclaim_step(). */
+enum reclaim_step {
+	RECLAIM_STEP_OK = 0,
+	RECLAIM_STEP_BLOCKED,	/* holds the send slot: call again first */
+	RECLAIM_STEP_DEAD	/* the SSH session failed */
+};
+
+/* state_dir may be NULL (memory only). */
+struct reclaim	*reclaim_new(const struct config_server *, const char *state_dir);
+void		 reclaim_free(struct reclaim *);
+void		 reclaim_set_config(struct reclaim *,
+		    const struct config_server *);
+
+/* A session came up: learn its server-side process. */
+void		 reclaim_session_up(struct reclaim *);
+/* The session is gone: what we learned about it is now "previous". */
+void		 reclaim_session_down(struct reclaim *);
+
+/* 1 if a previous session is known and not yet ended: end it now. */
+int		 reclaim_start_kill(struct reclaim *);
+/* 1 while a kill is queued or running. */
+int		 reclaim_killing(const struct reclaim *);
+/* ms since the last successful kill, or -1. */
+long		 reclaim_killed_ago(const struct reclaim *, long now_ms);
+
+enum reclaim_result reclaim_take_result(struct reclaim *);
+enum reclaim_exec reclaim_exec_state(const struct reclaim *);
+/* Our current session's server-side pid, or 0 when unknown. */
+long		 reclaim_server_pid(const struct reclaim *);
+/* 1 if a previous session was known when this session came up. */
+int		 reclaim_had_previous(const struct reclaim *);
+
+/*
+ * The libssh2 work (learn or kill over an exec channel); only from the
+ * session's service. open_slot: the session's one channel open in flight.
+ */
+enum reclaim_step reclaim_step(struct reclaim *, LIBSSH2_SESSION *,
+		    void **open_slot, int *progress);
+
+/* The shell command that ends a remembered session (for docs and logs). */
+char		*reclaim_kill_command(long pid, const char *start);
+
+#endif
