@@ -19,6 +19,7 @@
 #include "json.h"
 #include "log.h"
 #include "loop.h"
+#include "netwatch.h"
 #include "notify.h"
 #include "resolve.h"
 #include "supervisor.h"
@@ -40,6 +41,7 @@ struct daemon {
 	struct resolver		*resolver;
 	struct supervisor	*sv;
 	struct control		*control;
+	struct netwatch		*netwatch;
 	struct loop_timer	 watchdog;
 	int64_t			 watchdog_ms;
 	int			 ready;
@@ -454,6 +456,17 @@ daemon_signal(void *arg, int signo)
 	}
 }
 
+/* The kernel reported a network change (debounced). */
+static void
+daemon_network_changed(void *arg)
+{
+	struct daemon	*d = arg;
+
+	log_info(NULL, NULL, "network changed: retrying servers in backoff, "
+	    "probing the others");
+	supervisor_network_changed(d->sv);
+}
+
 /* Watchdog tick: the loop is alive. */
 static void
 daemon_watchdog(void *arg)
@@ -529,6 +542,11 @@ cmd_run(int argc, char **argv)
 			log_err(NULL, NULL, "signalfd: %s", strerror(errno));
 			goto out;
 		}
+	/* Without netlink (a sandbox may forbid it) we only lose speed. */
+	d.netwatch = netwatch_new(d.loop, daemon_network_changed, &d);
+	if (d.netwatch == NULL)
+		log_warn(NULL, NULL, "no network change notifications "
+		    "(netlink: %s); relying on backoff", strerror(errno));
 	d.watchdog_ms = notify_watchdog_interval_ms();
 	loop_timer_init(&d.watchdog, daemon_watchdog, &d);
 	if (d.watchdog_ms > 0)
@@ -545,6 +563,7 @@ out:
 	if (d.loop != NULL)
 		loop_timer_stop(d.loop, &d.watchdog);
 	supervisor_free(d.sv);
+	netwatch_free(d.netwatch);
 	control_free(d.control);
 	resolver_free(d.resolver);
 	loop_free(d.loop);

@@ -1086,6 +1086,24 @@ session_retry_now(struct session *s)
 		forward_retry_now(s->fw[i]);
 }
 
+/*
+ * The network changed. A backed-off server may be reachable again: try
+ * now. A live session may have lost its path (new address, NAT state
+ * gone): probe it now rather than after keepalive of silence. A
+ * permanently failed server (host key, auth) is not retried for this.
+ */
+void
+session_network_changed(struct session *s)
+{
+	if (s->state == SESSION_BACKOFF) {
+		backoff_reset(&s->bo);
+		session_connect(s);
+	} else if (s->state == SESSION_UP) {
+		s->probe_wanted = 1;
+		loop_post(s->rt->loop, &s->post);
+	}
+}
+
 /* Current state. */
 enum session_state
 session_state(const struct session *s)

@@ -41,8 +41,10 @@ struct forward	*session_add_tunnel(struct session *,
 /* Cancel the tunnel's listener and connections; freed once closed. */
 void		 session_remove_tunnel(struct session *, struct forward *);
 
-/* Reconnect or re-request refused forwards now (SIGUSR1, network up). */
+/* Reconnect or re-request refused forwards now (SIGUSR1). */
 void		 session_retry_now(struct session *);
+/* The network changed: retry a backed-off server now, probe a live one. */
+void		 session_network_changed(struct session *);
 
 enum session_state session_state(const struct session *);
 const char	*session_state_name(enum session_state);

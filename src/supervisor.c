@@ -264,6 +264,17 @@ supervisor_retry_now(struct supervisor *sv)
 			session_retry_now(sv->sessions[i]);
 }
 
+/* The network changed: retry or probe every used server. */
+void
+supervisor_network_changed(struct supervisor *sv)
+{
+	size_t	i;
+
+	for (i = 0; i < sv->cfg->n_servers; i++)
+		if (supervisor_server_used(sv->cfg, i))
+			session_network_changed(sv->sessions[i]);
+}
+
 /* The config in force. */
 const struct config *
 supervisor_config(const struct supervisor *sv)

@@ -29,6 +29,8 @@ void		 supervisor_reload_failed(struct supervisor *, const char *why);
 
 /* SIGUSR1: reconnect now, re-request refused forwards now. */
 void		 supervisor_retry_now(struct supervisor *);
+/* The network changed (netlink): see session_network_changed(). */
+void		 supervisor_network_changed(struct supervisor *);
 
 /* The current config (owned by the supervisor). */
 const struct config *supervisor_config(const struct supervisor *);
