@@ -1,26 +1,323 @@
 /*
- * Placeholder until the nginx generator lands.
+ * `tunnels nginx`: the nginx server blocks for the VPS. The config is
+ * parsed without the filesystem checks (the nginx host has no identity
+ * file). `-o DIR` replaces its files atomically, so nginx never reads a
+ * half-written one, and never deletes a file: generated files of servers
+ * gone from the config are only reported.
  */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "addr.h"
+#include "cmd_common.h"
 #include "cmd_nginx.h"
+#include "config.h"
+#include "keyfile.h"
+#include "nginx.h"
+#include "util.h"
 
-/* tunnels nginx (not yet implemented). */
+/* Long-only options. */
+enum {
+	CMD_OPT_SERVER = 256,
+	CMD_OPT_HTTP_PORT,
+	CMD_OPT_HTTPS_PORT
+};
+
+/* Parse a TCP port argument (1-65535); -1 when invalid. */
+static int
+cmd_parse_port(const char *s)
+{
+	char	*end;
+	long	 v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < 1 || v > 65535)
+		return -1;
+	return (int)v;
+}
+
+/* Write all of data to fd; 0 or -1 with errno. */
+static int
+cmd_write_all(int fd, const char *data, size_t len)
+{
+	ssize_t	r;
+
+	while (len > 0) {
+		r = write(fd, data, len);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1)
+			return -1;
+		data += r;
+		len -= (size_t)r;
+	}
+	return 0;
+}
+
+/*
+ * Replace dir/name with data: a temp file in the same directory (rename
+ * is atomic only within a filesystem), fsync'd before the rename so a
+ * crash leaves the old file or the new one, never a truncated one that
+ * would stop nginx from reloading. Returns 0, or -1 after printing why.
+ */
+static int
+cmd_write_file(const char *dir, const char *name, const char *data,
+    size_t len)
+{
+	char	*path, *tmp;
+	int	 fd = -1, dfd, rv = -1;
+
+	path = xasprintf("%s/%s", dir, name);
+	/* A leading dot: nginx's "*.conf" include never picks it up. */
+	tmp = xasprintf("%s/.%s.XXXXXX", dir, name);
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
+		fprintf(stderr, "tunnels: cannot create a file in %s: %s\n",
+		    dir, strerror(errno));
+		goto out;
+	}
+	/* mkostemp creates 0600; nginx workers may need to read it. */
+	if (fchmod(fd, 0644) == -1 || cmd_write_all(fd, data, len) == -1 ||
+	    fsync(fd) == -1) {
+		fprintf(stderr, "tunnels: cannot write %s: %s\n", tmp,
+		    strerror(errno));
+		goto unlink;
+	}
+	if (close(fd) == -1) {
+		fd = -1;
+		fprintf(stderr, "tunnels: cannot write %s: %s\n", tmp,
+		    strerror(errno));
+		goto unlink;
+	}
+	fd = -1;
+	if (rename(tmp, path) == -1) {
+		fprintf(stderr, "tunnels: cannot rename %s to %s: %s\n", tmp,
+		    path, strerror(errno));
+		goto unlink;
+	}
+	/* Make the rename itself durable; failing here loses nothing. */
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
+	printf("wrote %s\n", path);
+	rv = 0;
+	goto out;
+unlink:
+	(void)unlink(tmp);
+out:
+	if (fd != -1)
+		close(fd);
+	free(tmp);
+	free(path);
+	return rv;
+}
+
+/* 1 if the file starts with the generated-file header. */
+static int
+cmd_is_generated(const char *path)
+{
+	char	head[sizeof NGINX_HEADER_MARK - 1];
+	ssize_t	r;
+	int	fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	r = read(fd, head, sizeof head);
+	close(fd);
+	return r == (ssize_t)sizeof head &&
+	    memcmp(head, NGINX_HEADER_MARK, sizeof head) == 0;
+}
+
+/*
+ * Report generated files of servers that are no longer in the config.
+ * They are left alone: the directory is nginx's, and a file we did not
+ * write for this config may belong to another tunnels config.
+ */
+static void
+cmd_report_stale(const struct config *cfg, const char *cfg_path,
+    const char *dir)
+{
+	DIR		*d;
+	struct dirent	*de;
+	const char	*name;
+	char		*server, *path;
+	size_t		 plen = strlen(NGINX_FILE_PREFIX);
+	size_t		 slen = strlen(NGINX_FILE_SUFFIX), len;
+
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		name = de->d_name;
+		len = strlen(name);
+		if (len <= plen + slen ||
+		    strncmp(name, NGINX_FILE_PREFIX, plen) != 0 ||
+		    strcmp(name + len - slen, NGINX_FILE_SUFFIX) != 0)
+			continue;
+		server = xstrndup(name + plen, len - plen - slen);
+		path = xasprintf("%s/%s", dir, name);
+		if (config_server_find(cfg, server) == NULL &&
+		    cmd_is_generated(path))
+			fprintf(stderr, "tunnels: warning: %s was generated "
+			    "for server \"%s\", which %s no longer defines: "
+			    "remove it if it is not from another config\n",
+			    path, server, cfg_path);
+		free(path);
+		free(server);
+	}
+	closedir(d);
+}
+
+/*
+ * cert_exists callback: stat(2) on the nginx host. Only a definite "no
+ * such file" counts as missing: /etc/letsencrypt/live is root-only, and
+ * a non-root run must not turn working TLS blocks into pending ones.
+ */
+static int
+cmd_cert_exists(const char *path, void *arg)
+{
+	struct stat	st;
+
+	(void)arg;
+	if (stat(path, &st) == 0)
+		return 1;
+	return errno != ENOENT && errno != ENOTDIR;
+}
+
+/* -o DIR: the default file and one file per selected server. */
+static int
+cmd_nginx_write(const struct config *cfg, struct nginx_options *o,
+    ssize_t only, struct buf *warn)
+{
+	struct buf	 b;
+	struct stat	 st;
+	char		*name;
+	size_t		 si;
+	int		 rv = 0;
+
+	if (stat(o->out_dir, &st) == -1) {
+		fprintf(stderr, "tunnels: %s: %s\n", o->out_dir,
+		    strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "tunnels: %s: not a directory\n", o->out_dir);
+		return -1;
+	}
+	o->cert_exists = cmd_cert_exists;
+	buf_init(&b);
+	/* Always from the whole config: it must cover every server's TLS. */
+	nginx_render_default(cfg, o, &b);
+	if (cmd_write_file(o->out_dir, NGINX_DEFAULT_FILE, buf_cstr(&b),
+	    b.len) == -1)
+		rv = -1;
+	for (si = 0; si < cfg->n_servers && rv == 0; si++) {
+		if (only != -1 && (size_t)only != si)
+			continue;
+		buf_clear(&b);
+		nginx_render_server(cfg, si, o, &b, warn);
+		name = xasprintf(NGINX_FILE_PREFIX "%s" NGINX_FILE_SUFFIX,
+		    cfg->servers[si].name);
+		if (cmd_write_file(o->out_dir, name, buf_cstr(&b), b.len) == -1)
+			rv = -1;
+		free(name);
+	}
+	buf_clear(&b);
+	if (rv == 0)
+		cmd_report_stale(cfg, o->config_path, o->out_dir);
+	return rv;
+}
+
+/* tunnels nginx: server blocks to stdout or into a directory. */
 int
 cmd_nginx(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "tunnels: nginx: not implemented yet\n");
-	return 1;
+	static const struct option	 longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "server", required_argument, NULL, CMD_OPT_SERVER },
+		{ "http-port", required_argument, NULL, CMD_OPT_HTTP_PORT },
+		{ "https-port", required_argument, NULL, CMD_OPT_HTTPS_PORT },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct nginx_options		 o;
+	struct config			*cfg = NULL;
+	struct buf			 out, warn;
+	const char			*path = CONFIG_DEFAULT_PATH;
+	ssize_t				 only = -1;
+	int				 ch, rc = CMD_EXIT_USAGE;
+
+	nginx_options_init(&o);
+	o.version = TUNNELS_VERSION;
+	buf_init(&out);
+	buf_init(&warn);
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:o:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'o':
+			o.out_dir = optarg;
+			break;
+		case CMD_OPT_SERVER:
+			o.server = optarg;
+			break;
+		case CMD_OPT_HTTP_PORT:
+		case CMD_OPT_HTTPS_PORT:
+			if (cmd_parse_port(optarg) == -1) {
+				fprintf(stderr, "tunnels: invalid port \"%s\" "
+				    "(1-65535)\n", optarg);
+				goto usage;
+			}
+			if (ch == CMD_OPT_HTTP_PORT)
+				o.http_port = cmd_parse_port(optarg);
+			else
+				o.https_port = cmd_parse_port(optarg);
+			break;
+		case 'h':
+			printf("usage: tunnels %s\n\n%s\n", CMD_NGINX_USAGE,
+			    CMD_NGINX_HELP);
+			return CMD_EXIT_OK;
+		default:
+			goto usage;
+		}
+	}
+	if (optind != argc)
+		goto usage;
+	o.config_path = path;
+	rc = CMD_EXIT_NOTCONFIGURED;
+	if ((cfg = cmd_load_config(path, 0)) == NULL)
+		goto out;
+	rc = CMD_EXIT_USAGE;
+	if (o.server != NULL &&
+	    (only = cmd_find_server(cfg, path, o.server)) == -1)
+		goto out;
+	if (o.out_dir != NULL) {
+		rc = cmd_nginx_write(cfg, &o, only, &warn) == 0 ?
+		    CMD_EXIT_OK : CMD_EXIT_FAIL;
+		goto out;
+	}
+	nginx_render(cfg, &o, &out, &warn);
+	rc = cmd_print_buf(&out);
+	goto out;
+usage:
+	fprintf(stderr, "usage: tunnels %s\n", CMD_NGINX_USAGE);
+out:
+	cmd_print_warnings(&warn);
+	buf_clear(&warn);
+	buf_clear(&out);
+	config_free(cfg);
+	return rc;
 }
 
-/* tunnels server-setup (not yet implemented). */
-int
-cmd_server_setup(int argc, char **argv)
-{
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "tunnels: server-setup: not implemented yet\n");
-	return 1;
-}
+/* ---------------------------------------------------------------- */
+/* server-setup */

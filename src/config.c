@@ -473,9 +473,9 @@ out:
 	return rv;
 }
 
-/* Read and parse a config file, checking the files it names. */
+/* Read and parse a config file; check_files as for config_parse(). */
 struct config *
-config_load(const char *path, struct config_errors *errs)
+config_load_ex(const char *path, int check_files, struct config_errors *errs)
 {
 	struct config	*cfg;
 	char		*text;
@@ -485,9 +485,16 @@ config_load(const char *path, struct config_errors *errs)
 		errs->file = xstrdup(path);
 	if (config_read(path, &text, &len, errs) == -1)
 		return NULL;
-	cfg = config_parse(path, text, len, 1, errs);
+	cfg = config_parse(path, text, len, check_files, errs);
 	free(text);
 	return cfg;
+}
+
+/* Read and parse a config file, checking the files it names. */
+struct config *
+config_load(const char *path, struct config_errors *errs)
+{
+	return config_load_ex(path, 1, errs);
 }
 
 /* Free an nginx section. */

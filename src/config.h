@@ -95,6 +95,9 @@ struct config	*config_parse(const char *path, const char *text, size_t len,
 
 /* Read the file and parse it (check_files = 1). */
 struct config	*config_load(const char *path, struct config_errors *errs);
+/* Read the file and parse it, with or without the filesystem checks. */
+struct config	*config_load_ex(const char *path, int check_files,
+		    struct config_errors *errs);
 
 void		 config_free(struct config *);
 

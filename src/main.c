@@ -13,6 +13,7 @@
 
 #include <libssh2.h>
 
+#include "cmd_common.h"
 #include "cmd_nginx.h"
 #include "config.h"
 #include "control.h"
@@ -23,13 +24,6 @@
 #include "notify.h"
 #include "resolve.h"
 #include "supervisor.h"
-
-/* Exit codes (systemd.exec(5) meanings). */
-#define EXIT_OK			0
-#define EXIT_FAIL		1
-#define EXIT_USAGE		2
-#define EXIT_NOT_ALL_UP		3
-#define EXIT_NOTCONFIGURED	6
 
 /* How long `tunnels status` waits for the daemon. */
 #define STATUS_TIMEOUT_MS	5000
@@ -114,14 +108,14 @@ cmd_help(int argc, char **argv)
 
 	if (argc < 2) {
 		usage(stdout);
-		return EXIT_OK;
+		return CMD_EXIT_OK;
 	}
 	if ((c = command_find(argv[1])) == NULL) {
 		fprintf(stderr, "tunnels: unknown command \"%s\"\n", argv[1]);
-		return EXIT_USAGE;
+		return CMD_EXIT_USAGE;
 	}
 	printf("usage: tunnels %s\n\n%s\n", c->usage, c->help);
-	return EXIT_OK;
+	return CMD_EXIT_OK;
 }
 
 /* Parse -c FILE (and --json when json != NULL); -1 on a usage error. */
@@ -150,7 +144,7 @@ parse_common(int argc, char **argv, const char **path, int *json)
 			break;
 		case 'h':
 			cmd_help(2, (char *[]){ argv[0], argv[0], NULL });
-			exit(EXIT_OK);
+			exit(CMD_EXIT_OK);
 		default:
 			goto bad;
 		}
@@ -163,21 +157,6 @@ bad:
 	return -1;
 }
 
-/* Load the config, printing every problem; NULL when invalid. */
-static struct config *
-load_config(const char *path)
-{
-	struct config_errors	 errs;
-	struct config		*cfg;
-
-	memset(&errs, 0, sizeof errs);
-	cfg = config_load(path, &errs);
-	if (cfg == NULL)
-		config_errors_print(&errs, stderr);
-	config_errors_clear(&errs);
-	return cfg;
-}
-
 /* tunnels check: validate offline. */
 static int
 cmd_check(int argc, char **argv)
@@ -186,14 +165,14 @@ cmd_check(int argc, char **argv)
 	const char	*path;
 
 	if (parse_common(argc, argv, &path, NULL) == -1)
-		return EXIT_USAGE;
-	if ((cfg = load_config(path)) == NULL)
-		return EXIT_NOTCONFIGURED;
+		return CMD_EXIT_USAGE;
+	if ((cfg = cmd_load_config(path, 1)) == NULL)
+		return CMD_EXIT_NOTCONFIGURED;
 	printf("%s: valid: %zu server%s, %zu tunnel%s\n", path,
 	    cfg->n_servers, cfg->n_servers == 1 ? "" : "s", cfg->n_tunnels,
 	    cfg->n_tunnels == 1 ? "" : "s");
 	config_free(cfg);
-	return EXIT_OK;
+	return CMD_EXIT_OK;
 }
 
 /* Human-readable byte count. */
@@ -277,7 +256,7 @@ print_status_table(const struct json *doc)
 	if (json_get_str(doc, "reload_error") != NULL)
 		printf("\nlast reload failed: %s\n",
 		    json_get_str(doc, "reload_error"));
-	return all_up ? EXIT_OK : EXIT_NOT_ALL_UP;
+	return all_up ? CMD_EXIT_OK : CMD_EXIT_NOT_ALL_UP;
 }
 
 /* 1 when every tunnel in the document is up. */
@@ -329,13 +308,13 @@ cmd_status(int argc, char **argv)
 	int		 json = 0, rc;
 
 	if (parse_common(argc, argv, &path, &json) == -1)
-		return EXIT_USAGE;
+		return CMD_EXIT_USAGE;
 	control = control_path_for(path);
 	if (control_query(control, STATUS_TIMEOUT_MS, &text, &cause) == -1) {
 		fprintf(stderr, "tunnels: %s\n", cause);
 		free(cause);
 		free(control);
-		return EXIT_FAIL;
+		return CMD_EXIT_FAIL;
 	}
 	free(control);
 	if ((doc = json_parse(text, &cause)) == NULL) {
@@ -343,11 +322,11 @@ cmd_status(int argc, char **argv)
 		    cause);
 		free(cause);
 		free(text);
-		return EXIT_FAIL;
+		return CMD_EXIT_FAIL;
 	}
 	if (json) {
 		fputs(text, stdout);
-		rc = status_all_up(doc) ? EXIT_OK : EXIT_NOT_ALL_UP;
+		rc = status_all_up(doc) ? CMD_EXIT_OK : CMD_EXIT_NOT_ALL_UP;
 	} else
 		rc = print_status_table(doc);
 	json_free(doc);
@@ -502,16 +481,16 @@ cmd_run(int argc, char **argv)
 	struct config		*cfg;
 	struct sigaction	 sa;
 	char			*cause = NULL;
-	int			 rc = EXIT_FAIL;
+	int			 rc = CMD_EXIT_FAIL;
 	static const int	 sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
 	size_t			 i;
 
 	memset(&d, 0, sizeof d);
 	if (parse_common(argc, argv, &d.path, NULL) == -1)
-		return EXIT_USAGE;
+		return CMD_EXIT_USAGE;
 	log_init("tunnels", LOG_PRI_INFO);
-	if ((cfg = load_config(d.path)) == NULL)
-		return EXIT_NOTCONFIGURED;
+	if ((cfg = cmd_load_config(d.path, 1)) == NULL)
+		return CMD_EXIT_NOTCONFIGURED;
 	/* Local sockets are written with MSG_NOSIGNAL, but be safe. */
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = SIG_IGN;
@@ -519,7 +498,7 @@ cmd_run(int argc, char **argv)
 	if (libssh2_init(0) != 0) {
 		log_err(NULL, NULL, "libssh2_init failed");
 		config_free(cfg);
-		return EXIT_FAIL;
+		return CMD_EXIT_FAIL;
 	}
 	daemon_state_dir(cfg->state_dir);
 	if ((d.loop = loop_new()) == NULL ||
@@ -557,7 +536,7 @@ cmd_run(int argc, char **argv)
 	    cfg->n_tunnels);
 	supervisor_start(d.sv);
 	if (loop_run(d.loop) == 0)
-		rc = EXIT_OK;
+		rc = CMD_EXIT_OK;
 	log_notice(NULL, NULL, "stopped");
 out:
 	if (d.loop != NULL)
@@ -580,21 +559,21 @@ main(int argc, char **argv)
 
 	if (argc < 2) {
 		usage(stderr);
-		return EXIT_USAGE;
+		return CMD_EXIT_USAGE;
 	}
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
 		printf("tunnels %s (libssh2 %s)\n", TUNNELS_VERSION,
 		    libssh2_version(0));
-		return EXIT_OK;
+		return CMD_EXIT_OK;
 	}
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		usage(stdout);
-		return EXIT_OK;
+		return CMD_EXIT_OK;
 	}
 	if ((c = command_find(argv[1])) == NULL) {
 		fprintf(stderr, "tunnels: unknown command \"%s\"\n\n", argv[1]);
 		usage(stderr);
-		return EXIT_USAGE;
+		return CMD_EXIT_USAGE;
 	}
 	return c->fn(argc - 1, argv + 1);
 }
