@@ -12,6 +12,9 @@ BINDIR	?= $(PREFIX)/bin
 MANDIR	?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 DESTDIR	?=
+# Where systemd looks for units and sysusers.d files (pkg-config systemd).
+UNITDIR	?= $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
+SYSUSERSDIR ?= $(shell pkg-config --variable=sysusersdir systemd 2>/dev/null || echo /usr/lib/sysusers.d)
 
 CC	?= cc
 PKGS	 = libssh2 yaml-0.1 libsystemd
@@ -91,12 +94,32 @@ bench: $(B)/tunnels
 check-style:
 	@! grep -nE '\b(sprintf|strcpy|strcat|gets|strtok|atoi|atol|sleep|usleep|alarm|system|popen)\(' src/*.c
 
+# The units name the installed binary; the example config is installed
+# only when there is none (never overwrite a user's file).
 install: $(B)/tunnels
-	install -d $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(SYSCONFDIR)/tunnels
 	install -m 0755 $(B)/tunnels $(DESTDIR)$(BINDIR)/tunnels
+	for u in tunnels.service tunnels@.service; do \
+	    sed 's|@BINDIR@|$(BINDIR)|g' units/$$u.in >$(DESTDIR)$(UNITDIR)/$$u.tmp && \
+	    chmod 0644 $(DESTDIR)$(UNITDIR)/$$u.tmp && \
+	    mv $(DESTDIR)$(UNITDIR)/$$u.tmp $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
+	done
+	install -m 0644 units/tunnels.sysusers $(DESTDIR)$(SYSUSERSDIR)/tunnels.conf
+	install -m 0644 man/tunnels.8 $(DESTDIR)$(MANDIR)/man8/tunnels.8
+	install -m 0644 man/tunnels.yaml.5 $(DESTDIR)$(MANDIR)/man5/tunnels.yaml.5
+	[ -e $(DESTDIR)$(SYSCONFDIR)/tunnels/tunnels.yaml ] || \
+	    install -m 0640 etc/tunnels.yaml $(DESTDIR)$(SYSCONFDIR)/tunnels/tunnels.yaml
 
+# Leaves /etc/tunnels alone: it holds the user's config and keys.
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/tunnels
+	rm -f $(DESTDIR)$(BINDIR)/tunnels \
+	    $(DESTDIR)$(UNITDIR)/tunnels.service \
+	    $(DESTDIR)$(UNITDIR)/tunnels@.service \
+	    $(DESTDIR)$(SYSUSERSDIR)/tunnels.conf \
+	    $(DESTDIR)$(MANDIR)/man8/tunnels.8 \
+	    $(DESTDIR)$(MANDIR)/man5/tunnels.yaml.5
 
 clean:
 	rm -rf $(B)

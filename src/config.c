@@ -473,6 +473,62 @@ out:
 	return rv;
 }
 
+/*
+ * The control socket path named by a config file, however broken the
+ * rest of the file is (status and reload must reach the daemon even when
+ * the file on disk no longer validates). The default when not found.
+ */
+char *
+config_control_path(const char *path)
+{
+	struct config_errors	 errs;
+	yaml_parser_t		 parser;
+	yaml_document_t		 doc;
+	yaml_node_t		*root, *k, *v;
+	yaml_node_pair_t	*pair;
+	char			*text = NULL, *found = NULL, *dir;
+	size_t			 len;
+
+	memset(&errs, 0, sizeof errs);
+	if (config_read(path, &text, &len, &errs) == -1) {
+		config_errors_clear(&errs);
+		return xstrdup(CONFIG_DEFAULT_CONTROL);
+	}
+	config_errors_clear(&errs);
+	yaml_parser_initialize(&parser);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	if (yaml_parser_load(&parser, &doc)) {
+		root = yaml_document_get_root_node(&doc);
+		for (pair = root && root->type == YAML_MAPPING_NODE ?
+		    root->data.mapping.pairs.start : NULL;
+		    pair != NULL && pair < root->data.mapping.pairs.top;
+		    pair++) {
+			k = yaml_document_get_node(&doc, pair->key);
+			v = yaml_document_get_node(&doc, pair->value);
+			if (k != NULL && v != NULL &&
+			    k->type == YAML_SCALAR_NODE &&
+			    v->type == YAML_SCALAR_NODE &&
+			    strcmp((char *)k->data.scalar.value, "control") == 0 &&
+			    v->data.scalar.length > 0)
+				found = xstrdup((char *)v->data.scalar.value);
+		}
+		yaml_document_delete(&doc);
+	}
+	yaml_parser_delete(&parser);
+	free(text);
+	if (found == NULL)
+		return xstrdup(CONFIG_DEFAULT_CONTROL);
+	if (*found != '/') {
+		/* Relative paths are relative to the config file, as in run. */
+		dir = config_basedir(path);
+		text = xasprintf("%s/%s", dir, found);
+		free(dir);
+		free(found);
+		found = text;
+	}
+	return found;
+}
+
 /* Read and parse a config file; check_files as for config_parse(). */
 struct config *
 config_load_ex(const char *path, int check_files, struct config_errors *errs)

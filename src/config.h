@@ -95,6 +95,8 @@ struct config	*config_parse(const char *path, const char *text, size_t len,
 
 /* Read the file and parse it (check_files = 1). */
 struct config	*config_load(const char *path, struct config_errors *errs);
+/* The control socket a config file names, even if invalid (malloc'd). */
+char		*config_control_path(const char *path);
 /* Read the file and parse it, with or without the filesystem checks. */
 struct config	*config_load_ex(const char *path, int check_files,
 		    struct config_errors *errs);

@@ -249,9 +249,13 @@ forward_session_down(struct forward *f, const char *cause, int failed)
 	f->want_listen = 0;
 	f->pend = FORWARD_PEND_NONE;
 	loop_timer_stop(f->rt->loop, &f->retry);
-	if (!f->stopping)
-		forward_set_state(f, failed ? FORWARD_FAILED :
-		    FORWARD_CONNECTING, cause);
+	if (f->stopping)
+		return;
+	/* The server's log line has the details; status keeps them too. */
+	forward_set_state(f, failed ? FORWARD_FAILED : FORWARD_CONNECTING,
+	    failed ? "its server failed" : "its server is not connected");
+	free(f->last_error);
+	f->last_error = cause ? xstrdup(cause) : NULL;
 }
 
 /* Begin closing: cancel the listener, close the connections. */

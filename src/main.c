@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,8 @@
 
 /* How long `tunnels status` waits for the daemon. */
 #define STATUS_TIMEOUT_MS	5000
+/* How long `tunnels reload` waits for the daemon to reload. */
+#define RELOAD_TIMEOUT_MS	30000
 
 /* The running daemon's top-level objects. */
 struct daemon {
@@ -52,6 +55,7 @@ struct command {
 static int	cmd_run(int, char **);
 static int	cmd_check(int, char **);
 static int	cmd_status(int, char **);
+static int	cmd_reload(int, char **);
 static int	cmd_help(int, char **);
 
 static const struct command commands[] = {
@@ -67,6 +71,11 @@ static const struct command commands[] = {
 	  "Ask the running daemon for its status: a table, or JSON with "
 	  "--json.\nExit 0 if every tunnel is up, 3 if some are not, 1 if "
 	  "no daemon answers." },
+	{ "reload", cmd_reload, "reload [-c FILE]",
+	  "Ask the running daemon to reload its config, and wait until it\n"
+	  "has: exit 0 when applied, 1 when the daemon refused the file (it\n"
+	  "keeps running the previous config) or does not answer. Meant for\n"
+	  "ExecReload=, which then really waits for the reload." },
 	{ "nginx", cmd_nginx, CMD_NGINX_USAGE, CMD_NGINX_HELP },
 	{ "server-setup", cmd_server_setup, CMD_SERVER_SETUP_USAGE,
 	  CMD_SERVER_SETUP_HELP },
@@ -275,27 +284,31 @@ status_all_up(const struct json *doc)
 	return 1;
 }
 
-/* The control socket path: from the config, or the default. */
-static char *
-control_path_for(const char *path)
+/*
+ * Fetch and parse the daemon's status document; NULL after printing why.
+ * raw (may be NULL) receives the text as the daemon sent it.
+ */
+static struct json *
+status_fetch(const char *control, char **raw)
 {
-	struct config_errors	 errs;
-	struct config		*cfg;
-	char			*control;
+	struct json	*doc;
+	char		*text = NULL, *cause = NULL;
 
-	memset(&errs, 0, sizeof errs);
-	cfg = config_load(path, &errs);
-	config_errors_clear(&errs);
-	if (cfg == NULL) {
-		/* Still try: the daemon may run an older, valid config. */
-		fprintf(stderr, "tunnels: warning: %s is not valid (run "
-		    "tunnels check); using the default control socket\n",
-		    path);
-		return xstrdup(CONFIG_DEFAULT_CONTROL);
+	if (control_query(control, STATUS_TIMEOUT_MS, &text, &cause) == -1) {
+		fprintf(stderr, "tunnels: %s\n", cause);
+		free(cause);
+		return NULL;
 	}
-	control = xstrdup(cfg->control);
-	config_free(cfg);
-	return control;
+	if ((doc = json_parse(text, &cause)) == NULL) {
+		fprintf(stderr, "tunnels: bad answer from the daemon: %s\n",
+		    cause);
+		free(cause);
+	}
+	if (raw != NULL && doc != NULL)
+		*raw = text;
+	else
+		free(text);
+	return doc;
 }
 
 /* tunnels status: ask the daemon. */
@@ -304,33 +317,81 @@ cmd_status(int argc, char **argv)
 {
 	struct json	*doc;
 	const char	*path;
-	char		*control, *text = NULL, *cause = NULL;
+	char		*control, *raw = NULL;
 	int		 json = 0, rc;
 
 	if (parse_common(argc, argv, &path, &json) == -1)
 		return CMD_EXIT_USAGE;
-	control = control_path_for(path);
-	if (control_query(control, STATUS_TIMEOUT_MS, &text, &cause) == -1) {
-		fprintf(stderr, "tunnels: %s\n", cause);
-		free(cause);
-		free(control);
-		return CMD_EXIT_FAIL;
-	}
+	control = config_control_path(path);
+	doc = status_fetch(control, &raw);
 	free(control);
-	if ((doc = json_parse(text, &cause)) == NULL) {
-		fprintf(stderr, "tunnels: bad answer from the daemon: %s\n",
-		    cause);
-		free(cause);
-		free(text);
+	if (doc == NULL)
 		return CMD_EXIT_FAIL;
-	}
 	if (json) {
-		fputs(text, stdout);
+		fputs(raw, stdout);
 		rc = status_all_up(doc) ? CMD_EXIT_OK : CMD_EXIT_NOT_ALL_UP;
 	} else
 		rc = print_status_table(doc);
 	json_free(doc);
-	free(text);
+	free(raw);
+	return rc;
+}
+
+
+/* tunnels reload: SIGHUP the daemon and wait until it has reloaded. */
+static int
+cmd_reload(int argc, char **argv)
+{
+	struct json	*doc;
+	const char	*path, *err;
+	char		*control;
+	double		 before;
+	long		 pid;
+	int64_t		 deadline;
+	int		 rc = CMD_EXIT_FAIL;
+
+	if (parse_common(argc, argv, &path, NULL) == -1)
+		return CMD_EXIT_USAGE;
+	control = config_control_path(path);
+	if ((doc = status_fetch(control, NULL)) == NULL)
+		goto out;
+	pid = (long)json_get_num(doc, "pid", 0);
+	before = json_get_num(doc, "reloads", -1);
+	json_free(doc);
+	if (pid <= 1 || before < 0) {
+		fprintf(stderr, "tunnels: the daemon did not say its pid\n");
+		goto out;
+	}
+	if (kill((pid_t)pid, SIGHUP) == -1) {
+		fprintf(stderr, "tunnels: cannot signal pid %ld: %s\n", pid,
+		    strerror(errno));
+		goto out;
+	}
+	/* The daemon counts reloads; wait for the count to move. */
+	deadline = time_now_ms() + RELOAD_TIMEOUT_MS;
+	for (;;) {
+		if ((doc = status_fetch(control, NULL)) == NULL)
+			goto out;
+		if (json_get_num(doc, "reloads", -1) > before)
+			break;
+		json_free(doc);
+		if (time_now_ms() > deadline) {
+			fprintf(stderr, "tunnels: no reload within %ds\n",
+			    RELOAD_TIMEOUT_MS / 1000);
+			goto out;
+		}
+		poll(NULL, 0, 20);
+	}
+	if ((err = json_get_str(doc, "reload_error")) != NULL)
+		fprintf(stderr, "tunnels: reload refused, the daemon keeps "
+		    "the previous config: %s\n", err);
+	else {
+		printf("reloaded %s\n", path);
+		rc = CMD_EXIT_OK;
+	}
+	json_free(doc);
+out:
+	free(control);
 	return rc;
 }
 
