@@ -125,10 +125,14 @@ log_msg(int pri, const char *server, const char *tunnel, const char *fmt, ...)
 	free(msg);
 }
 
-/* Log a repeating failure once, then count repeats and summarise them. */
+/*
+ * Log a repeating failure once, then count repeats and summarise them.
+ * key identifies "the same failure" (the message itself may vary, e.g.
+ * with the retry delay).
+ */
 void
-log_limited(struct log_limit *l, int64_t now, int pri, const char *server,
-    const char *tunnel, const char *fmt, ...)
+log_limited(struct log_limit *l, int64_t now, const char *key, int pri,
+    const char *server, const char *tunnel, const char *fmt, ...)
 {
 	va_list	 ap;
 	char	*msg;
@@ -136,7 +140,7 @@ log_limited(struct log_limit *l, int64_t now, int pri, const char *server,
 	va_start(ap, fmt);
 	msg = xvasprintf(fmt, ap);
 	va_end(ap);
-	if (l->last != NULL && strcmp(l->last, msg) == 0 &&
+	if (l->last != NULL && strcmp(l->last, key) == 0 &&
 	    now - l->window_start_ms < LOG_LIMIT_WINDOW_MS) {
 		l->suppressed++;
 		/* Repeats are still visible at debug level. */
@@ -145,16 +149,17 @@ log_limited(struct log_limit *l, int64_t now, int pri, const char *server,
 		return;
 	}
 	if (l->suppressed > 0)
-		log_msg(pri, server, tunnel, "previous message repeated %u "
-		    "more times: %s", l->suppressed, l->last);
+		log_msg(pri, server, tunnel, "the previous failure repeated "
+		    "%u more times", l->suppressed);
 	free(l->last);
-	l->last = msg;
+	l->last = xstrdup(key);
 	l->suppressed = 0;
 	l->window_start_ms = now;
 	log_msg(pri, server, tunnel, "%s", msg);
+	free(msg);
 }
 
-/* Forget the repeat state (after recovery), summarising what was folded. */
+/* Forget the repeat state (after recovery). */
 void
 log_limit_reset(struct log_limit *l)
 {

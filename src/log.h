@@ -27,8 +27,8 @@ void	 log_msg(int pri, const char *server, const char *tunnel,
 
 /*
  * Rate limit for a repeating failure: the first occurrence is logged at
- * its priority, repeats within the window are counted and summarised once
- * the window is over.
+ * its priority, repeats (same key) within the window are counted and
+ * summarised with the next message that gets through.
  */
 struct log_limit {
 	int64_t	 window_start_ms;
@@ -36,9 +36,9 @@ struct log_limit {
 	char	*last;
 };
 
-void	 log_limited(struct log_limit *, int64_t now_ms, int pri,
-	    const char *server, const char *tunnel, const char *fmt, ...)
-	    __attribute__((format(printf, 6, 7)));
+void	 log_limited(struct log_limit *, int64_t now_ms, const char *key,
+	    int pri, const char *server, const char *tunnel, const char *fmt,
+	    ...) __attribute__((format(printf, 7, 8)));
 void	 log_limit_reset(struct log_limit *);
 
 #endif

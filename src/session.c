@@ -120,9 +120,15 @@ session_state_name(enum session_state s)
 	return session_state_names[s];
 }
 
-/* The one setter of the state: logs every transition with its cause. */
+/*
+ * The one setter of the state: logs every transition with its cause.
+ * Failures that repeat (same cause) are folded by the rate limiter, and
+ * the retries themselves are logged at debug level: a server down for an
+ * hour must not write a line per second.
+ */
 static void
-session_set_state(struct session *s, enum session_state st, const char *cause)
+session_set_state(struct session *s, enum session_state st, const char *cause,
+    const char *detail)
 {
 	int	pri = LOG_PRI_INFO;
 
@@ -130,6 +136,9 @@ session_set_state(struct session *s, enum session_state st, const char *cause)
 		pri = LOG_PRI_ERR;
 	else if (st == SESSION_BACKOFF)
 		pri = LOG_PRI_WARNING;
+	else if (st == SESSION_CONNECTING && (s->state == SESSION_BACKOFF ||
+	    s->state == SESSION_FAILED))
+		pri = LOG_PRI_DEBUG;
 	if (cause != NULL && (st == SESSION_BACKOFF || st == SESSION_FAILED)) {
 		free(s->last_error);
 		s->last_error = xstrdup(cause);
@@ -140,14 +149,11 @@ session_set_state(struct session *s, enum session_state st, const char *cause)
 	}
 	if (s->state == st)
 		return;
-	/* Repeated failures are folded by the rate limiter. */
-	if (st == SESSION_BACKOFF || st == SESSION_FAILED ||
-	    (st == SESSION_CONNECTING && (s->state == SESSION_BACKOFF ||
-	    s->state == SESSION_FAILED)))
-		log_limited(&s->loglim, loop_now(s->rt->loop), pri, s->name,
-		    NULL, "%s -> %s%s%s", session_state_names[s->state],
-		    session_state_names[st], cause ? ": " : "",
-		    cause ? cause : "");
+	if (st == SESSION_BACKOFF || st == SESSION_FAILED)
+		log_limited(&s->loglim, loop_now(s->rt->loop), cause ? cause :
+		    "", pri, s->name, NULL, "%s -> %s: %s%s",
+		    session_state_names[s->state], session_state_names[st],
+		    cause ? cause : "?", detail ? detail : "");
 	else
 		log_msg(pri, s->name, NULL, "%s -> %s%s%s",
 		    session_state_names[s->state], session_state_names[st],
@@ -382,12 +388,9 @@ session_fail(struct session *s, enum session_fail kind, const char *cause)
 	}
 	s->settled = 1;
 	session_drop(s, cause, kind == SESSION_FAIL_PERMANENT);
-	msg = xasprintf("%s; retry in %.1fs", cause, (double)delay / 1000);
+	msg = xasprintf("; retry in %.1fs", (double)delay / 1000);
 	session_set_state(s, kind == SESSION_FAIL_PERMANENT ? SESSION_FAILED :
-	    SESSION_BACKOFF, msg);
-	/* Keep the bare cause in status; the delay is shown separately. */
-	free(s->last_error);
-	s->last_error = xstrdup(cause);
+	    SESSION_BACKOFF, cause, msg);
 	free(msg);
 	loop_timer_in(s->rt->loop, &s->timer, delay);
 }
@@ -429,7 +432,7 @@ session_connect(struct session *s)
 	session_teardown(s);
 	free(s->disconnect_msg);
 	s->disconnect_msg = NULL;
-	session_set_state(s, SESSION_CONNECTING, NULL);
+	session_set_state(s, SESSION_CONNECTING, NULL, NULL);
 	/* One deadline covers connect, handshake and authentication. */
 	loop_timer_in(s->rt->loop, &s->timer, s->cfg->connect_timeout_ms);
 	s->rq = resolve_start(s->rt->resolver, s->cfg->host, s->cfg->port,
@@ -562,7 +565,7 @@ session_begin_ssh(struct session *s)
 		return;
 	}
 	s->last_rx_ms = loop_now(s->rt->loop);
-	session_set_state(s, SESSION_HANDSHAKE, s->address);
+	session_set_state(s, SESSION_HANDSHAKE, s->address, NULL);
 }
 
 /* The non-blocking connect completed or failed. */
@@ -607,12 +610,15 @@ session_up(struct session *s)
 	s->connects++;
 	s->up_at_ms = now;
 	s->last_rx_ms = now;
+	if (s->loglim.suppressed > 0)
+		log_info(s->name, NULL, "the previous failure repeated %u more "
+		    "times before this connection", s->loglim.suppressed);
 	log_limit_reset(&s->loglim);
 	log_info(s->name, NULL, "connected to %s as %s (%s, %s)", s->address,
 	    s->cfg->user,
 	    libssh2_session_methods(s->ss, LIBSSH2_METHOD_KEX),
 	    libssh2_session_methods(s->ss, LIBSSH2_METHOD_CRYPT_CS));
-	session_set_state(s, SESSION_UP, NULL);
+	session_set_state(s, SESSION_UP, NULL, NULL);
 	reclaim_session_up(s->reclaim);
 	loop_timer_at(s->rt->loop, &s->alive, now + s->cfg->keepalive_ms);
 	for (i = 0; i < s->nfw; i++)
@@ -682,14 +688,14 @@ session_handshake(struct session *s)
 		free(cause);
 		return;
 	}
-	session_set_state(s, SESSION_HOSTKEY, NULL);
+	session_set_state(s, SESSION_HOSTKEY, NULL, NULL);
 	if (hostkey_verify(s->ss, s->cfg, &cause) == -1) {
 		session_fail(s, SESSION_FAIL_PERMANENT, cause);
 		free(cause);
 		return;
 	}
 	/* session_service() runs the auth phase next. */
-	session_set_state(s, SESSION_AUTH, NULL);
+	session_set_state(s, SESSION_AUTH, NULL, NULL);
 }
 
 /*
