@@ -107,10 +107,15 @@ install: $(B)/tunnels
 	    mv $(DESTDIR)$(UNITDIR)/$$u.tmp $(DESTDIR)$(UNITDIR)/$$u || exit 1; \
 	done
 	install -m 0644 units/tunnels.sysusers $(DESTDIR)$(SYSUSERSDIR)/tunnels.conf
-	install -m 0644 man/tunnels.8 $(DESTDIR)$(MANDIR)/man8/tunnels.8
-	install -m 0644 man/tunnels.yaml.5 $(DESTDIR)$(MANDIR)/man5/tunnels.yaml.5
+	for m in man8/tunnels.8 man5/tunnels.yaml.5; do \
+	    sed 's|"tunnels [0-9][0-9.]*"|"tunnels $(VERSION)"|' man/$${m#*/} \
+	        >$(DESTDIR)$(MANDIR)/$$m && chmod 0644 $(DESTDIR)$(MANDIR)/$$m || \
+	        exit 1; \
+	done
+	# The config holds no secret (keys live in their own files) and the
+	# service's user must read it: 0644.
 	[ -e $(DESTDIR)$(SYSCONFDIR)/tunnels/tunnels.yaml ] || \
-	    install -m 0640 etc/tunnels.yaml $(DESTDIR)$(SYSCONFDIR)/tunnels/tunnels.yaml
+	    install -m 0644 etc/tunnels.yaml $(DESTDIR)$(SYSCONFDIR)/tunnels/tunnels.yaml
 
 # Leaves /etc/tunnels alone: it holds the user's config and keys.
 uninstall:

@@ -189,13 +189,15 @@ reclaim_save(struct reclaim *r)
 
 /* Create the reclaim state of one server. */
 struct reclaim *
-reclaim_new(const struct config_server *cfg, const char *state_dir)
+reclaim_new(const struct config_server *cfg, const char *state_dir,
+    const char *state_name)
 {
 	struct reclaim	*r = xcalloc(1, sizeof *r);
 
 	r->cfg = cfg;
 	if (state_dir != NULL && access(state_dir, W_OK) == 0)
-		r->path = xasprintf("%s/%s.session", state_dir, cfg->name);
+		r->path = xasprintf("%s/%s.%s.session", state_dir, state_name,
+		    cfg->name);
 	reclaim_load(r);
 	return r;
 }

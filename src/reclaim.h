@@ -37,8 +37,12 @@ enum reclaim_step {
 	RECLAIM_STEP_DEAD	/* the SSH session failed */
 };
 
-/* state_dir may be NULL (memory only). */
-struct reclaim	*reclaim_new(const struct config_server *, const char *state_dir);
+/*
+ * state_dir may be NULL (memory only); the state file is
+ * STATE_DIR/STATE_NAME.SERVER.session.
+ */
+struct reclaim	*reclaim_new(const struct config_server *, const char *state_dir,
+		    const char *state_name);
 void		 reclaim_free(struct reclaim *);
 void		 reclaim_set_config(struct reclaim *,
 		    const struct config_server *);

@@ -17,6 +17,7 @@ struct runtime {
 	int64_t		  backoff_initial_ms;
 	int64_t		  backoff_max_ms;
 	const char	 *state_dir;	/* NULL: memory only */
+	const char	 *state_name;	/* config file stem: state file prefix */
 	void		(*changed)(void *arg);
 	void		 *changed_arg;
 };

@@ -284,7 +284,7 @@ session_new(struct runtime *rt, const struct config_server *cfg)
 	loop_timer_init(&s->alive, session_on_alive, s);
 	loop_post_init(&s->post, session_service, s);
 	loop_io_init(&s->io, session_on_io, s);
-	s->reclaim = reclaim_new(cfg, rt->state_dir);
+	s->reclaim = reclaim_new(cfg, rt->state_dir, rt->state_name);
 	return s;
 }
 

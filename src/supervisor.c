@@ -29,6 +29,7 @@ struct supervisor {
 	int64_t			 started_ms;
 	struct session		**sessions;	/* parallel to cfg->servers */
 	struct sup_tunnel	 *tunnels;	/* parallel to cfg->tunnels */
+	char			 *state_name;
 	unsigned		  reloads;
 	char			 *reload_error;
 	struct loop_post	  changed_post;
@@ -55,6 +56,26 @@ supervisor_changed(void *arg)
 	loop_post(sv->rt.loop, &sv->changed_post);
 }
 
+/*
+ * The stem of the config file name ("tunnels" for tunnels.yaml): state
+ * files are named after it, so that two daemons (tunnels@a, tunnels@b)
+ * sharing a state directory never read each other's sessions.
+ */
+static char *
+supervisor_state_name(const char *path)
+{
+	const char	*base = strrchr(path, '/');
+	size_t		 n;
+
+	base = base != NULL ? base + 1 : path;
+	n = strlen(base);
+	if (n > 5 && strcmp(base + n - 5, ".yaml") == 0)
+		n -= 5;
+	else if (n > 4 && strcmp(base + n - 4, ".yml") == 0)
+		n -= 4;
+	return xstrndup(base, n);
+}
+
 /* Copy the global settings of cfg into the runtime. */
 static void
 supervisor_set_runtime(struct supervisor *sv)
@@ -62,6 +83,9 @@ supervisor_set_runtime(struct supervisor *sv)
 	sv->rt.backoff_initial_ms = sv->cfg->backoff_initial_ms;
 	sv->rt.backoff_max_ms = sv->cfg->backoff_max_ms;
 	sv->rt.state_dir = sv->cfg->state_dir;
+	free(sv->state_name);
+	sv->state_name = supervisor_state_name(sv->cfg->path);
+	sv->rt.state_name = sv->state_name;
 }
 
 /* Create the supervisor for cfg (nothing runs before start). */
@@ -131,6 +155,7 @@ supervisor_free(struct supervisor *sv)
 	loop_post_cancel(sv->rt.loop, &sv->changed_post);
 	config_free(sv->cfg);
 	free(sv->reload_error);
+	free(sv->state_name);
 	free(sv);
 }
 
