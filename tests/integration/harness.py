@@ -37,6 +37,14 @@ def tunnels_bin():
     return os.environ.get("TUNNELS_BIN") or str(REPO / "build" / "tunnels")
 
 
+def release_bin():
+    """The release build (build/tunnels, built by `make` and by the
+    integration target): for measurements ASan would distort (RSS, CPU)."""
+    b = str(REPO / "build" / "tunnels")
+    assert os.access(b, os.X_OK), "release build %s missing (run make)" % b
+    return b
+
+
 # ---------------------------------------------------------------------------
 # Waiting and timing
 
@@ -336,6 +344,12 @@ class Key:
         assert m, "no SHA256 fingerprint in %r" % out
         self.fingerprint = m.group(0)
 
+    def authorized_line(self, options=None):
+        """The authorized_keys line for this key, with optional key options
+        (e.g. 'restrict,port-forwarding,command="/bin/false"')."""
+        return ("%s %s" % (options, self.pub_line)) if options else \
+            self.pub_line
+
 
 # ---------------------------------------------------------------------------
 # sshd
@@ -383,9 +397,11 @@ class Sshd:
             for k in keys:
                 f.write((k.pub_line if isinstance(k, Key) else k) + "\n")
 
-    def known_hosts_line(self, key=None, host="127.0.0.1"):
+    def known_hosts_line(self, key=None, host="127.0.0.1", port=None):
+        """known_hosts line for this server's host key; `port` names another
+        port that reaches it (a relay in front of it)."""
         key = key or self.host_key
-        return "[%s]:%d %s" % (host, self.port, key.pub_line)
+        return "[%s]:%d %s" % (host, port or self.port, key.pub_line)
 
     def _write_config(self):
         lines = ["ListenAddress 127.0.0.1:%d" % self.port]
@@ -402,6 +418,12 @@ class Sshd:
             "PermitRootLogin prohibit-password",
             "AllowTcpForwarding yes",
             "LogLevel DEBUG1",
+            # Commands run with the account's shell, and bash started by
+            # sshd sources ~/.bashrc unless SHLVL says it is nested: keep
+            # the test server independent of the account's dotfiles (a
+            # slow or lock-waiting .bashrc, e.g. pyenv's rehash, stalls
+            # every exec channel, such as the daemon's session lookup).
+            "SetEnv SHLVL=1",
         ] + self.extra
         self.config.write_text("\n".join(lines) + "\n")
 
@@ -553,14 +575,14 @@ class Daemon:
     """A running `tunnels run -c CONFIG`, its log and its control socket."""
 
     def __init__(self, world, config_path, control, name="daemon",
-                 extra_env=None):
+                 extra_env=None, binary=None, wrapper=None):
         self.world = world
         self.config = str(config_path)
         self.control = str(control)
         self.name = name
         self.log = world.dir / ("%s.log" % name)
         self.out = world.dir / ("%s.stdout" % name)
-        self.bin = tunnels_bin()
+        self.bin = str(binary) if binary else tunnels_bin()
         self.expected_rc = 0
         self.stopped_rc = None
         if not os.access(self.bin, os.X_OK):
@@ -577,7 +599,10 @@ class Daemon:
         world.add_log("%s stdout" % name, self.out, 20)
         self._lf = open(self.log, "ab")
         self._of = open(self.out, "ab")
-        self.proc = subprocess.Popen([self.bin, "run", "-c", self.config],
+        # wrapper: argv run in front of the daemon's that must exec it (so
+        # self.pid stays the daemon's), e.g. to set WATCHDOG_PID=$$.
+        self.proc = subprocess.Popen(list(wrapper or []) +
+                                     [self.bin, "run", "-c", self.config],
                                      stdin=subprocess.DEVNULL,
                                      stdout=self._of, stderr=self._lf,
                                      env=env, cwd=str(world.dir))

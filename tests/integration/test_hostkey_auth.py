@@ -87,7 +87,8 @@ def test_changed_host_key(world):
     # must reconnect and meet the new key.
     sshd.restart(new_host_key=True)
     assert sshd.host_key.fingerprint != old_fp
-    assert_failed(d, HOSTKEY_RE, "the host key")
+    srv, st = assert_failed(d, HOSTKEY_RE, "the host key")
+    assert "HOST KEY CHANGED" in srv["last_error"], srv
     assert is_refused(rport)
     fingerprint_logged(d, sshd.host_key.fingerprint)
     after = sshd.log_text().rsplit("=== harness: starting sshd", 1)[1]
