@@ -474,6 +474,66 @@ out:
 }
 
 /*
+ * The top-level control: scalar, scanning libyaml's events: those before
+ * a syntax error are delivered too, so a file broken further down still
+ * names its socket.
+ */
+static char *
+config_control_scan(const char *text, size_t len)
+{
+	yaml_parser_t	 parser;
+	yaml_event_t	 ev;
+	char		*found = NULL;
+	int		 depth = 0, key_pos = 1, want = 0, done = 0;
+
+	yaml_parser_initialize(&parser);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	while (!done && yaml_parser_parse(&parser, &ev)) {
+		switch (ev.type) {
+		case YAML_MAPPING_START_EVENT:
+		case YAML_SEQUENCE_START_EVENT:
+			if (depth == 1)
+				want = 0;
+			depth++;
+			break;
+		case YAML_MAPPING_END_EVENT:
+		case YAML_SEQUENCE_END_EVENT:
+			if (--depth == 1)
+				key_pos = !key_pos;
+			break;
+		case YAML_SCALAR_EVENT:
+			if (depth != 1)
+				break;
+			if (key_pos)
+				want = strcmp((char *)ev.data.scalar.value,
+				    "control") == 0;
+			else if (want && ev.data.scalar.length > 0) {
+				free(found);
+				found = xstrdup((char *)ev.data.scalar.value);
+				want = 0;
+			}
+			key_pos = !key_pos;
+			break;
+		case YAML_ALIAS_EVENT:
+			if (depth == 1) {
+				want = 0;
+				key_pos = !key_pos;
+			}
+			break;
+		case YAML_DOCUMENT_END_EVENT:
+		case YAML_STREAM_END_EVENT:
+			done = 1;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	return found;
+}
+
+/*
  * The control socket path named by a config file, however broken the
  * rest of the file is (status and reload must reach the daemon even when
  * the file on disk no longer validates). The default when not found.
@@ -482,11 +542,7 @@ char *
 config_control_path(const char *path)
 {
 	struct config_errors	 errs;
-	yaml_parser_t		 parser;
-	yaml_document_t		 doc;
-	yaml_node_t		*root, *k, *v;
-	yaml_node_pair_t	*pair;
-	char			*text = NULL, *found = NULL, *dir;
+	char			*text = NULL, *found, *dir;
 	size_t			 len;
 
 	memset(&errs, 0, sizeof errs);
@@ -495,26 +551,7 @@ config_control_path(const char *path)
 		return xstrdup(CONFIG_DEFAULT_CONTROL);
 	}
 	config_errors_clear(&errs);
-	yaml_parser_initialize(&parser);
-	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-	if (yaml_parser_load(&parser, &doc)) {
-		root = yaml_document_get_root_node(&doc);
-		for (pair = root && root->type == YAML_MAPPING_NODE ?
-		    root->data.mapping.pairs.start : NULL;
-		    pair != NULL && pair < root->data.mapping.pairs.top;
-		    pair++) {
-			k = yaml_document_get_node(&doc, pair->key);
-			v = yaml_document_get_node(&doc, pair->value);
-			if (k != NULL && v != NULL &&
-			    k->type == YAML_SCALAR_NODE &&
-			    v->type == YAML_SCALAR_NODE &&
-			    strcmp((char *)k->data.scalar.value, "control") == 0 &&
-			    v->data.scalar.length > 0)
-				found = xstrdup((char *)v->data.scalar.value);
-		}
-		yaml_document_delete(&doc);
-	}
-	yaml_parser_delete(&parser);
+	found = config_control_scan(text, len);
 	free(text);
 	if (found == NULL)
 		return xstrdup(CONFIG_DEFAULT_CONTROL);

@@ -343,7 +343,7 @@ static int
 cmd_reload(int argc, char **argv)
 {
 	struct json	*doc;
-	const char	*path, *err;
+	const char	*path, *err, *mainpid;
 	char		*control;
 	double		 before;
 	long		 pid;
@@ -360,6 +360,17 @@ cmd_reload(int argc, char **argv)
 	json_free(doc);
 	if (pid <= 1 || before < 0) {
 		fprintf(stderr, "tunnels: the daemon did not say its pid\n");
+		goto out;
+	}
+	/*
+	 * Under systemd (ExecReload=) MAINPID names the daemon to reload:
+	 * never signal another one that happens to answer on this socket.
+	 */
+	if ((mainpid = getenv("MAINPID")) != NULL && *mainpid != '\0' &&
+	    strtol(mainpid, NULL, 10) != pid) {
+		fprintf(stderr, "tunnels: %s is answered by pid %ld, not by "
+		    "this service's main process %s; not reloading\n",
+		    control, pid, mainpid);
 		goto out;
 	}
 	if (kill((pid_t)pid, SIGHUP) == -1) {

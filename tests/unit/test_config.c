@@ -1329,6 +1329,62 @@ test_config_load(void **state)
 }
 
 /* Run the tests. */
+/* Write text to a fresh temp file; returns its malloc'd path. */
+static char *
+control_file(const char *text)
+{
+	char	*path = xstrdup("/tmp/tunnels-control-XXXXXX.yaml");
+	int	 fd = mkstemps(path, 5);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+/* The control path is found in valid files, broken ones, or defaulted. */
+static void
+test_config_control_path(void **state)
+{
+	static const struct {
+		const char	*text;
+		const char	*want;	/* NULL: relative to the file's dir */
+	} cases[] = {
+		{ "control: /run/a.sock\nservers: {}\n", "/run/a.sock" },
+		{ "servers:\n  x: {host: h}\ncontrol: /run/b.sock\n",
+		  "/run/b.sock" },
+		/* Broken below the key: still found. */
+		{ "control: /run/c.sock\ntunnels: [\n  - : :\n", "/run/c.sock" },
+		/* A nested control: key is not the top-level one. */
+		{ "servers:\n  control: /run/nested.sock\n",
+		  CONFIG_DEFAULT_CONTROL },
+		{ "tunnels: []\n", CONFIG_DEFAULT_CONTROL },
+		{ ": : :\n", CONFIG_DEFAULT_CONTROL },
+		{ "control: rel.sock\n", NULL },
+	};
+	char	*path, *got, *dir;
+	size_t	 i;
+
+	(void)state;
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		path = control_file(cases[i].text);
+		got = config_control_path(path);
+		if (cases[i].want != NULL)
+			assert_string_equal(got, cases[i].want);
+		else {
+			dir = xasprintf("/tmp/rel.sock");
+			assert_string_equal(got, dir);
+			free(dir);
+		}
+		free(got);
+		unlink(path);
+		free(path);
+	}
+	got = config_control_path("/nonexistent/tunnels.yaml");
+	assert_string_equal(got, CONFIG_DEFAULT_CONTROL);
+	free(got);
+}
+
 int
 main(void)
 {
@@ -1342,6 +1398,7 @@ main(void)
 		cmocka_unit_test(test_config_duration),
 		cmocka_unit_test(test_config_equal),
 		cmocka_unit_test(test_config_equal_nginx),
+		cmocka_unit_test(test_config_control_path),
 		cmocka_unit_test_setup_teardown(test_config_files,
 		    config_files_setup, config_files_teardown),
 		cmocka_unit_test_setup_teardown(test_config_load,
