@@ -265,6 +265,14 @@ reclaim_start_kill(struct reclaim *r)
 	return 1;
 }
 
+/* 1 while a job (learn or kill) is queued or running. */
+int
+reclaim_busy(const struct reclaim *r)
+{
+	return r->job != RECLAIM_JOB_NONE || r->learn_wanted ||
+	    (r->kill_wanted && r->nprev > 0);
+}
+
 /* 1 while a kill is queued or running. */
 int
 reclaim_killing(const struct reclaim *r)

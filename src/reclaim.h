@@ -54,6 +54,8 @@ void		 reclaim_session_down(struct reclaim *);
 
 /* 1 if a previous session is known and not yet ended: end it now. */
 int		 reclaim_start_kill(struct reclaim *);
+/* 1 while a job (learn or kill) is queued or running. */
+int		 reclaim_busy(const struct reclaim *);
 /* 1 while a kill is queued or running. */
 int		 reclaim_killing(const struct reclaim *);
 /* ms since the last successful kill, or -1. */

@@ -88,6 +88,7 @@ struct session {
 	int64_t				 up_at_ms;
 	int64_t				 last_rx_ms;
 	int				 alive_expired;
+	int				 pumped;	/* a listener reads */
 
 	struct forward			**fw;
 	size_t				  nfw, capfw;
@@ -221,10 +222,10 @@ session_on_alive(void *arg)
 		loop_post(s->rt->loop, &s->post);
 		return;
 	}
-	if (silence >= ka) {
+	if (silence >= ka)
 		s->probe_wanted = 1;
-		loop_post(s->rt->loop, &s->post);
-	}
+	/* Also lets time-outs inside the service (a hung exec) be noticed. */
+	loop_post(s->rt->loop, &s->post);
 	/* Wake at the next probe time or at the death deadline. */
 	loop_timer_at(s->rt->loop, &s->alive, silence >= ka ?
 	    MIN(now + ka, s->last_rx_ms + dead) : s->last_rx_ms + ka);
@@ -828,6 +829,14 @@ session_forget_forward(struct session *s, size_t i)
 	s->nfw--;
 }
 
+/* 1 if some call on the session reads the transport when it is readable. */
+static int
+session_has_reader(const struct session *s)
+{
+	return s->pumped || s->listen_slot != NULL || s->probe_ch != NULL ||
+	    s->probe_opening || s->probe_wanted || reclaim_busy(s->reclaim);
+}
+
 /* The session is up: serve the slot holder, then everything else. */
 static void
 session_run(struct session *s, uint32_t events)
@@ -889,14 +898,14 @@ session_run(struct session *s, uint32_t events)
 			pumped = 1;
 		i++;
 	}
+	s->pumped = pumped;
 	/*
-	 * 3. With no listener nothing reads the transport; a readable
-	 * socket then needs a reader, or level-triggered epoll would spin.
+	 * epoll reports a hang-up even when we do not watch for input: with
+	 * no reader, let a probe read and find out what happened.
 	 */
-	if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && !pumped &&
-	    s->listen_slot == NULL)
+	if ((events & (EPOLLERR | EPOLLHUP)) && !session_has_reader(s))
 		s->probe_wanted = 1;
-	/* 4. Learn our server-side session, or end a stale one. */
+	/* 3. Learn our server-side session, or end a stale one. */
 	rc = session_reclaim_step(s, &progress);
 	if (rc == 1)
 		return;
@@ -916,6 +925,7 @@ dead:
 	    s->disconnect_msg : "connection lost");
 }
 
+
 /* Watch the socket for what libssh2 (or the slot holder) waits on. */
 static void
 session_update_interest(struct session *s)
@@ -934,7 +944,15 @@ session_update_interest(struct session *s)
 			/* Only the blocked send may run: wait for room. */
 			ev = EPOLLOUT;
 		else if (s->state == SESSION_UP) {
-			ev = EPOLLIN;
+			/*
+			 * Input only while something will read it. With every
+			 * tunnel refused, nothing does until the next probe
+			 * (at most keepalive away, which also answers the
+			 * server's ClientAlive); a readable socket nobody
+			 * reads would make level-triggered epoll spin.
+			 */
+			if (session_has_reader(s))
+				ev = EPOLLIN;
 			if (dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND)
 				ev |= EPOLLOUT;
 		} else {
