@@ -63,7 +63,8 @@ struct bridge {
 	int			 fd;
 	struct loop_io		 io;
 	int			 connecting;
-	struct resolve_result	 addrs;
+	/* The forward's lookup result (it outlives its bridges). */
+	const struct resolve_result *addrs;
 	int			 addr_next;
 	char			*unix_path;
 
@@ -164,11 +165,11 @@ bridge_connect_next(struct bridge *b)
 			sa = (const struct sockaddr *)&sun;
 			salen = sizeof sun;
 		} else {
-			if (b->addr_next >= b->addrs.n)
+			if (b->addrs == NULL || b->addr_next >= b->addrs->n)
 				break;
 			sa = (const struct sockaddr *)
-			    &b->addrs.addrs[b->addr_next];
-			salen = b->addrs.lens[b->addr_next];
+			    &b->addrs->addrs[b->addr_next];
+			salen = b->addrs->lens[b->addr_next];
 			b->addr_next++;
 		}
 		family = sa->sa_family;
@@ -210,8 +211,7 @@ bridge_new(struct loop *l, struct loop_post *kick, struct bridge_stats *st,
 	b->ch = ch;
 	b->fd = -1;
 	loop_io_init(&b->io, bridge_on_io, b);
-	if (addrs != NULL)
-		b->addrs = *addrs;
+	b->addrs = addrs;
 	if (unix_path != NULL)
 		b->unix_path = xstrdup(unix_path);
 	st->active++;

@@ -89,6 +89,7 @@ struct session {
 	int64_t				 last_rx_ms;
 	int				 alive_expired;
 	int				 pumped;	/* a listener reads */
+	int				 rx_empty;	/* recv said EAGAIN */
 
 	struct forward			**fw;
 	size_t				  nfw, capfw;
@@ -171,6 +172,9 @@ session_on_io(void *arg, uint32_t events)
 	struct session	*s = arg;
 
 	s->revents |= events;
+	/* The kernel has something for us again (or an error to report). */
+	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+		s->rx_empty = 0;
 	loop_post(s->rt->loop, &s->post);
 }
 
@@ -231,7 +235,13 @@ session_on_alive(void *arg)
 	    MIN(now + ka, s->last_rx_ms + dead) : s->last_rx_ms + ka);
 }
 
-/* libssh2 recv hook: note when the server last said anything. */
+/*
+ * libssh2 recv hook: note when the server last said anything, and skip
+ * the syscall when the socket is known to be empty. libssh2 reads the
+ * socket in every channel call (every channel_read of every bridge in a
+ * sweep); once recv has said EAGAIN nothing can arrive unnoticed, because
+ * epoll reports the socket readable again (session_on_io clears the flag).
+ */
 static ssize_t
 session_recv(libssh2_socket_t fd, void *buf, size_t len, int flags,
     void **abstract)
@@ -239,6 +249,8 @@ session_recv(libssh2_socket_t fd, void *buf, size_t len, int flags,
 	struct session	*s = *abstract;
 	ssize_t		 n;
 
+	if (fd == s->fd && s->rx_empty)
+		return -EAGAIN;
 	n = recv(fd, buf, len, flags);
 	if (n > 0) {
 		if (fd == s->fd)
@@ -248,8 +260,11 @@ session_recv(libssh2_socket_t fd, void *buf, size_t len, int flags,
 	if (n == 0)
 		return 0;
 	/* libssh2 treats only -EAGAIN as "would block". */
-	if (errno == EWOULDBLOCK)
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		if (fd == s->fd)
+			s->rx_empty = 1;
 		return -EAGAIN;
+	}
 	return -errno;
 }
 
@@ -322,6 +337,7 @@ session_teardown(struct session *s)
 	s->probe_wanted = 0;
 	s->probe_opening = 0;
 	s->alive_expired = 0;
+	s->rx_empty = 0;
 	s->revents = 0;
 	session_forget_passphrase(s);
 	if (s->fd != -1) {
@@ -964,6 +980,9 @@ session_update_interest(struct session *s)
 				ev = EPOLLIN;
 		}
 	}
+	/* Input was not watched: data may have come meanwhile, so look. */
+	if ((ev & EPOLLIN) && !(s->io.events & EPOLLIN))
+		s->rx_empty = 0;
 	loop_io_set(s->rt->loop, &s->io, ev);
 }
 
