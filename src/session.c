@@ -1041,7 +1041,7 @@ session_service(void *arg)
 	session_update_interest(s);
 }
 
-/* Free the session and its forwards; the connection is simply dropped. */
+/* Free the session and its forwards, saying goodbye when we can. */
 void
 session_free(struct session *s)
 {
@@ -1049,6 +1049,15 @@ session_free(struct session *s)
 
 	if (s == NULL)
 		return;
+	/*
+	 * One non-blocking try, only with the send slot free (a half-sent
+	 * packet must not be followed by another). The server frees our
+	 * ports on the close that follows either way.
+	 */
+	if (s->state == SESSION_UP && s->ss != NULL && s->tx_fwd == NULL &&
+	    !s->tx_probe && !s->tx_reclaim && !ssherr_slot_busy(s->ss))
+		(void)libssh2_session_disconnect_ex(s->ss,
+		    SSH_DISCONNECT_BY_APPLICATION, "tunnels: stopping", "");
 	session_teardown(s);
 	for (i = 0; i < s->nfw; i++)
 		forward_free(s->fw[i]);
