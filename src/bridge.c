@@ -77,6 +77,13 @@ struct bridge {
 	unsigned		 local_shut:1;	/* shutdown(SHUT_WR) done */
 	unsigned		 remote_closed:1; /* channel CLOSE received */
 	unsigned		 closing:1;	/* free the channel next */
+	/*
+	 * Local socket states learned from EAGAIN, so that the sweep makes
+	 * no syscall on sockets epoll has not reported ready (a sweep visits
+	 * every connection of the session).
+	 */
+	unsigned		 rfull:1;	/* stopped reading: to_remote full */
+	unsigned		 wblocked:1;	/* send said EAGAIN */
 
 	enum bridge_pend	 pend;
 	char			*pend_ptr;
@@ -267,8 +274,10 @@ bridge_local_read(struct bridge *b)
 		/* Never move bytes a pending channel_write points into. */
 		room = bridge_buf_room(&b->to_remote,
 		    b->pend != BRIDGE_PEND_WRITE);
-		if (room == 0)
+		if (room == 0) {
+			b->rfull = 1;
 			break;
+		}
 		n = recv(b->fd, b->to_remote.mem + b->to_remote.off +
 		    b->to_remote.len, room, 0);
 		if (n > 0) {
@@ -319,6 +328,7 @@ bridge_local_write(struct bridge *b)
 			bridge_local_fail(b, "write", errno);
 			return 1;
 		}
+		b->wblocked = 1;
 		break;
 	}
 	/* Everything from the remote client is delivered: pass its EOF on. */
@@ -364,6 +374,8 @@ bridge_on_io(void *arg, uint32_t events)
 	struct bridge	*b = arg;
 	int		 changed;
 
+	if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+		b->wblocked = 0;
 	if (b->connecting) {
 		if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
 			return;
@@ -400,7 +412,7 @@ bridge_step(struct bridge *b, LIBSSH2_SESSION *ss, int *progress)
 {
 	ssize_t	n;
 	size_t	room;
-	int	rc;
+	int	rc, got = 0;
 
 	/* 1. Channel -> to_local (stop reading when full: backpressure). */
 	while ((b->pend == BRIDGE_PEND_NONE && !b->closing && !b->remote_eof)
@@ -427,7 +439,7 @@ bridge_step(struct bridge *b, LIBSSH2_SESSION *ss, int *progress)
 		if (n > 0) {
 			b->to_local.len += (size_t)n;
 			b->stats->bytes_in += (uint64_t)n;
-			*progress = 1;
+			*progress = got = 1;
 			continue;
 		}
 		if (n == 0) {
@@ -449,8 +461,10 @@ bridge_step(struct bridge *b, LIBSSH2_SESSION *ss, int *progress)
 		b->to_local.mem = NULL;
 		b->to_local.off = 0;
 	}
-	if (bridge_local_write(b))
-		*progress = 1;
+	/* New bytes for the local side, or its half-close, go out now. */
+	if ((got && !b->wblocked) || (b->remote_eof && !b->local_shut))
+		if (bridge_local_write(b))
+			*progress = 1;
 
 	/* 2. to_remote -> channel, as far as the peer's window allows. */
 	while ((b->pend == BRIDGE_PEND_NONE && !b->closing &&
@@ -489,8 +503,11 @@ bridge_step(struct bridge *b, LIBSSH2_SESSION *ss, int *progress)
 		break;
 	}
 	/* Room again in to_remote: resume reading the local socket. */
-	if (bridge_local_read(b))
-		*progress = 1;
+	if (b->rfull && b->to_remote.len < BRIDGE_BUF_SIZE) {
+		b->rfull = 0;
+		if (bridge_local_read(b))
+			*progress = 1;
+	}
 
 	/* 3. Local EOF and everything sent: half-close the channel. */
 	if ((b->pend == BRIDGE_PEND_NONE && !b->closing && b->local_eof &&
