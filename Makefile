@@ -89,7 +89,8 @@ demo: $(B)/tunnels
 	@sh tests/demo.sh $(CURDIR)/$(B)/tunnels
 
 bench: $(B)/tunnels
-	$(PYTHON) tests/bench/bench.py --bin $(CURDIR)/$(B)/tunnels
+	$(PYTHON) tests/bench/bench.py --bin $(CURDIR)/$(B)/tunnels \
+	    --out $(CURDIR)/$(B)/bench $(if $(BENCH),--only "$(BENCH)") $(BENCH_FLAGS)
 
 check-style:
 	@! grep -nE '\b(sprintf|strcpy|strcat|gets|strtok|atoi|atol|sleep|usleep|alarm|system|popen)\(' src/*.c
