@@ -88,6 +88,9 @@ struct bridge {
 	enum bridge_pend	 pend;
 	char			*pend_ptr;
 	size_t			 pend_len;
+
+	uint64_t		 rx_seen;	/* sweep.rx_gen when found empty */
+	uint64_t		 close_seen;	/* same, for the CLOSE check */
 };
 
 static void	bridge_on_io(void *, uint32_t);
@@ -217,6 +220,8 @@ bridge_new(struct loop *l, struct loop_post *kick, struct bridge_stats *st,
 	b->stats = st;
 	b->ch = ch;
 	b->fd = -1;
+	/* Never equal to a generation: the first step reads. */
+	b->rx_seen = b->close_seen = UINT64_MAX;
 	loop_io_init(&b->io, bridge_on_io, b);
 	b->addrs = addrs;
 	if (unix_path != NULL)
@@ -408,15 +413,17 @@ bridge_ssh_error(struct bridge *b, LIBSSH2_SESSION *ss, const char *what,
 
 /* Do this bridge's libssh2 work; see the file comment for the rules. */
 enum bridge_step
-bridge_step(struct bridge *b, LIBSSH2_SESSION *ss, int *progress)
+bridge_step(struct bridge *b, struct sweep *sw)
 {
-	ssize_t	n;
-	size_t	room;
-	int	rc, got = 0;
+	LIBSSH2_SESSION	*ss = sw->ss;
+	int		*progress = &sw->progress;
+	ssize_t		 n;
+	size_t		 room;
+	int		 rc, got = 0;
 
 	/* 1. Channel -> to_local (stop reading when full: backpressure). */
-	while ((b->pend == BRIDGE_PEND_NONE && !b->closing && !b->remote_eof)
-	    || b->pend == BRIDGE_PEND_READ) {
+	while ((b->pend == BRIDGE_PEND_NONE && !b->closing && !b->remote_eof &&
+	    b->rx_seen != *sw->rx_gen) || b->pend == BRIDGE_PEND_READ) {
 		if (b->pend != BRIDGE_PEND_READ) {
 			bridge_buf_alloc(&b->to_local);
 			room = bridge_buf_room(&b->to_local, 1);
@@ -433,6 +440,8 @@ bridge_step(struct bridge *b, LIBSSH2_SESSION *ss, int *progress)
 				return BRIDGE_BLOCKED;
 			}
 			b->pend = BRIDGE_PEND_NONE;
+			/* Drained the transport: empty until it gives more. */
+			b->rx_seen = *sw->rx_gen;
 			break;
 		}
 		b->pend = BRIDGE_PEND_NONE;
@@ -534,13 +543,15 @@ bridge_step(struct bridge *b, LIBSSH2_SESSION *ss, int *progress)
 	 * to it and the connection ends once to_local is flushed.
 	 */
 	if ((b->pend == BRIDGE_PEND_NONE && !b->closing && b->remote_eof &&
-	    !b->remote_closed && !(b->eof_sent && b->local_shut)) ||
-	    b->pend == BRIDGE_PEND_CLOSED) {
+	    !b->remote_closed && !(b->eof_sent && b->local_shut) &&
+	    b->close_seen != *sw->rx_gen) || b->pend == BRIDGE_PEND_CLOSED) {
 		rc = libssh2_channel_wait_closed(b->ch);
 		if (rc == LIBSSH2_ERROR_EAGAIN && ssherr_slot_busy(ss)) {
 			b->pend = BRIDGE_PEND_CLOSED;
 			return BRIDGE_BLOCKED;
 		}
+		if (rc == LIBSSH2_ERROR_EAGAIN)
+			b->close_seen = *sw->rx_gen;
 		b->pend = BRIDGE_PEND_NONE;
 		if (rc == 0)
 			b->remote_closed = 1;

@@ -25,6 +25,19 @@ struct bridge_stats {
 	uint64_t	local_errors;	/* local connect refused/failed */
 };
 
+/* What one service round of the session passes down to every step. */
+struct sweep {
+	LIBSSH2_SESSION	*ss;
+	/*
+	 * Bumped whenever the SSH socket gave us bytes. A channel found empty
+	 * at generation G cannot have new data while it is still G: a step
+	 * then skips its libssh2 read, which walks every queued packet of
+	 * every channel (libssh2 1.10 keeps them in one list).
+	 */
+	const uint64_t	*rx_gen;
+	int		 progress;	/* anything moved this round */
+};
+
 /* Result of bridge_step(). */
 enum bridge_step {
 	BRIDGE_OK = 0,		/* nothing more now */
@@ -43,8 +56,7 @@ struct bridge	*bridge_new(struct loop *, struct loop_post *kick,
 		    const struct resolve_result *addrs, const char *unix_path);
 
 /* Do the libssh2 side of the bridge; only from the session's service. */
-enum bridge_step bridge_step(struct bridge *, LIBSSH2_SESSION *,
-		    int *progress);
+enum bridge_step bridge_step(struct bridge *, struct sweep *);
 
 /* Ask for a close (tunnel removed); the next steps free the channel. */
 void		 bridge_abort(struct bridge *);

@@ -450,10 +450,10 @@ forward_accept_all(struct forward *f, LIBSSH2_SESSION *ss, int *progress)
  * retried first or reached in the sweep (see bridge.c).
  */
 static int __attribute__((noinline))
-forward_run_bridge(struct forward *f, size_t *i, LIBSSH2_SESSION *ss,
-    int *progress, enum forward_step *ret)
+forward_run_bridge(struct forward *f, size_t *i, struct sweep *sw,
+    enum forward_step *ret)
 {
-	switch (bridge_step(f->v[*i], ss, progress)) {
+	switch (bridge_step(f->v[*i], sw)) {
 	case BRIDGE_BLOCKED:
 		f->tx_bridge = f->v[*i];
 		*ret = FORWARD_STEP_BLOCKED;
@@ -473,9 +473,11 @@ forward_run_bridge(struct forward *f, size_t *i, LIBSSH2_SESSION *ss,
 
 /* The libssh2 work of this forward, pending call first. */
 enum forward_step
-forward_step(struct forward *f, LIBSSH2_SESSION *ss,
-    struct forward **listen_slot, int *progress)
+forward_step(struct forward *f, struct sweep *sw,
+    struct forward **listen_slot)
 {
+	LIBSSH2_SESSION		*ss = sw->ss;
+	int			*progress = &sw->progress;
 	LIBSSH2_LISTENER	*l;
 	enum forward_step	 ret = FORWARD_STEP_OK;
 	size_t			 i;
@@ -485,7 +487,7 @@ forward_step(struct forward *f, LIBSSH2_SESSION *ss,
 	if (f->tx_bridge != NULL) {
 		for (i = 0; i < f->n && f->v[i] != f->tx_bridge; i++)
 			;
-		if (forward_run_bridge(f, &i, ss, progress, &ret))
+		if (forward_run_bridge(f, &i, sw, &ret))
 			return ret;
 		f->tx_bridge = NULL;
 	}
@@ -556,7 +558,7 @@ forward_step(struct forward *f, LIBSSH2_SESSION *ss,
 
 	/* Every connection: libssh2 may hold data for any of them. */
 	for (i = 0; i < f->n;)
-		if (forward_run_bridge(f, &i, ss, progress, &ret))
+		if (forward_run_bridge(f, &i, sw, &ret))
 			return ret;
 
 	if (f->stopping && f->listener == NULL && f->n == 0 &&

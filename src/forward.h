@@ -11,6 +11,7 @@
 #include "util.h"
 
 struct config_tunnel;
+struct sweep;
 struct loop_post;
 struct runtime;
 struct forward;
@@ -75,8 +76,8 @@ int		 forward_ever_up(const struct forward *);
  * The libssh2 work of this forward; only from the session's service.
  * listen_slot: the session's one listen request in flight.
  */
-enum forward_step forward_step(struct forward *, LIBSSH2_SESSION *,
-		    struct forward **listen_slot, int *progress);
+enum forward_step forward_step(struct forward *, struct sweep *,
+		    struct forward **listen_slot);
 
 enum forward_state forward_state(const struct forward *);
 const char	*forward_state_name(enum forward_state);

@@ -31,6 +31,7 @@
 
 #include "addr.h"
 #include "backoff.h"
+#include "bridge.h"
 #include "config.h"
 #include "forward.h"
 #include "hostkey.h"
@@ -45,6 +46,13 @@
 
 /* Upper bound on the libssh2_session_free() retries after shutdown(). */
 #define SESSION_FREE_TRIES	64
+/*
+ * Outgoing SSH packets are collected here and written once per service
+ * round: libssh2 sends every packet with its own send(), which with many
+ * small packets (10 000 connections, HTTP) costs a syscall and a TCP
+ * segment each.
+ */
+#define SESSION_OUT_MAX		(256 * 1024)
 /* After ending a stale session, re-requests are retried quickly this long. */
 #define SESSION_QUICK_RETRY_MS	3000
 
@@ -90,6 +98,9 @@ struct session {
 	int				 alive_expired;
 	int				 pumped;	/* a listener reads */
 	int				 rx_empty;	/* recv said EAGAIN */
+	uint64_t			 rx_gen;	/* bumps on received bytes */
+	struct buf			 out;		/* packets not yet written */
+	int				 out_errno;	/* a write failed */
 
 	struct forward			**fw;
 	size_t				  nfw, capfw;
@@ -253,8 +264,10 @@ session_recv(libssh2_socket_t fd, void *buf, size_t len, int flags,
 		return -EAGAIN;
 	n = recv(fd, buf, len, flags);
 	if (n > 0) {
-		if (fd == s->fd)
+		if (fd == s->fd) {
 			s->last_rx_ms = time_now_ms();
+			s->rx_gen++;
+		}
 		return n;
 	}
 	if (n == 0)
@@ -266,6 +279,59 @@ session_recv(libssh2_socket_t fd, void *buf, size_t len, int flags,
 		return -EAGAIN;
 	}
 	return -errno;
+}
+
+/* Write out what libssh2 has handed us; -1 (out_errno set) on failure. */
+static int
+session_flush(struct session *s)
+{
+	ssize_t	n;
+
+	while (s->out.len > 0 && s->out_errno == 0) {
+		n = send(s->fd, buf_data(&s->out), s->out.len, MSG_NOSIGNAL);
+		if (n > 0) {
+			buf_consume(&s->out, (size_t)n);
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		s->out_errno = n == -1 ? errno : EPIPE;
+	}
+	return s->out_errno ? -1 : 0;
+}
+
+/*
+ * libssh2 send hook: take whole packets into the session's buffer (it is
+ * written at the end of the service round), or refuse with EAGAIN when the
+ * buffer is full. Never a partial packet: libssh2 then keeps it in its own
+ * send slot and the send-slot rules apply as with a full socket.
+ */
+static ssize_t
+session_send(libssh2_socket_t fd, const void *buf, size_t len, int flags,
+    void **abstract)
+{
+	struct session	*s = *abstract;
+	ssize_t		 n;
+
+	if (fd != s->fd) {
+		n = send(fd, buf, len, flags | MSG_NOSIGNAL);
+		if (n == -1)
+			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+		return n;
+	}
+	if (s->out_errno != 0)
+		return -s->out_errno;
+	if (s->out.len + len > SESSION_OUT_MAX) {
+		(void)session_flush(s);
+		if (s->out_errno != 0)
+			return -s->out_errno;
+		if (s->out.len + len > SESSION_OUT_MAX)
+			return -EAGAIN;
+	}
+	buf_append(&s->out, buf, len);
+	return (ssize_t)len;
 }
 
 /* libssh2 disconnect hook: keep the server's reason for the log. */
@@ -339,6 +405,9 @@ session_teardown(struct session *s)
 	s->alive_expired = 0;
 	s->rx_empty = 0;
 	s->revents = 0;
+	/* Nothing can be written after shutdown(): drop what is queued. */
+	buf_consume(&s->out, s->out.len);
+	s->out_errno = 0;
 	session_forget_passphrase(s);
 	if (s->fd != -1) {
 		loop_io_del(s->rt->loop, &s->io);
@@ -573,6 +642,8 @@ session_begin_ssh(struct session *s)
 	libssh2_session_set_blocking(s->ss, 0);
 	libssh2_session_callback_set(s->ss, LIBSSH2_CALLBACK_RECV,
 	    (void *)session_recv);
+	libssh2_session_callback_set(s->ss, LIBSSH2_CALLBACK_SEND,
+	    (void *)session_send);
 	libssh2_session_callback_set(s->ss, LIBSSH2_CALLBACK_DISCONNECT,
 	    (void *)session_on_disconnect);
 	libssh2_session_banner_set(s->ss, "SSH-2.0-tunnels");
@@ -857,9 +928,10 @@ session_has_reader(const struct session *s)
 static void
 session_run(struct session *s, uint32_t events)
 {
+	struct sweep		 sw = { s->ss, &s->rx_gen, 0 };
 	enum forward_step	 r;
 	size_t			 i;
-	int			 progress = 0, pumped = 0, rc;
+	int			 pumped = 0, rc;
 	char			*cause;
 
 	if (s->alive_expired) {
@@ -874,7 +946,7 @@ session_run(struct session *s, uint32_t events)
 	}
 	/* 1. Whoever holds the send slot repeats its call, nothing else. */
 	if (s->tx_fwd != NULL) {
-		r = forward_step(s->tx_fwd, s->ss, &s->listen_slot, &progress);
+		r = forward_step(s->tx_fwd, &sw, &s->listen_slot);
 		if (r == FORWARD_STEP_BLOCKED)
 			return;
 		if (r == FORWARD_STEP_DEAD)
@@ -882,14 +954,14 @@ session_run(struct session *s, uint32_t events)
 		s->tx_fwd = NULL;
 	}
 	if (s->tx_probe) {
-		rc = session_probe_step(s, &progress);
+		rc = session_probe_step(s, &sw.progress);
 		if (rc == 1)
 			return;
 		if (rc == -1)
 			goto dead;
 	}
 	if (s->tx_reclaim) {
-		rc = session_reclaim_step(s, &progress);
+		rc = session_reclaim_step(s, &sw.progress);
 		if (rc == 1)
 			return;
 		if (rc == -1)
@@ -897,7 +969,7 @@ session_run(struct session *s, uint32_t events)
 	}
 	/* 2. Every forward, in config order. */
 	for (i = 0; i < s->nfw;) {
-		r = forward_step(s->fw[i], s->ss, &s->listen_slot, &progress);
+		r = forward_step(s->fw[i], &sw, &s->listen_slot);
 		if (r == FORWARD_STEP_BLOCKED) {
 			s->tx_fwd = s->fw[i];
 			return;
@@ -922,18 +994,18 @@ session_run(struct session *s, uint32_t events)
 	if ((events & (EPOLLERR | EPOLLHUP)) && !session_has_reader(s))
 		s->probe_wanted = 1;
 	/* 3. Learn our server-side session, or end a stale one. */
-	rc = session_reclaim_step(s, &progress);
+	rc = session_reclaim_step(s, &sw.progress);
 	if (rc == 1)
 		return;
 	if (rc == -1)
 		goto dead;
-	rc = session_probe_step(s, &progress);
+	rc = session_probe_step(s, &sw.progress);
 	if (rc == 1)
 		return;
 	if (rc == -1)
 		goto dead;
 	/* Calls that read one packet may leave others buffered: go again. */
-	if (progress)
+	if (sw.progress)
 		loop_post(s->rt->loop, &s->post);
 	return;
 dead:
@@ -980,6 +1052,9 @@ session_update_interest(struct session *s)
 				ev = EPOLLIN;
 		}
 	}
+	/* Packets we queued wait for room in the socket. */
+	if (s->ss != NULL && s->out.len > 0)
+		ev |= EPOLLOUT;
 	/* Input was not watched: data may have come meanwhile, so look. */
 	if ((ev & EPOLLIN) && !(s->io.events & EPOLLIN))
 		s->rx_empty = 0;
@@ -1038,6 +1113,14 @@ session_service(void *arg)
 		ev = 0;
 	} while (s->state != before && s->state != SESSION_UP &&
 	    s->state != SESSION_BACKOFF && s->state != SESSION_FAILED);
+	/* One write for everything libssh2 produced this round. */
+	if (s->fd != -1 && s->out.len > 0 && session_flush(s) == -1) {
+		cause = xasprintf("send to %s: %s", s->address,
+		    strerror(s->out_errno));
+		session_fail(s, s->state == SESSION_UP ? SESSION_FAIL_LOST :
+		    SESSION_FAIL_COSTLY, cause);
+		free(cause);
+	}
 	session_update_interest(s);
 }
 
@@ -1055,9 +1138,11 @@ session_free(struct session *s)
 	 * ports on the close that follows either way.
 	 */
 	if (s->state == SESSION_UP && s->ss != NULL && s->tx_fwd == NULL &&
-	    !s->tx_probe && !s->tx_reclaim && !ssherr_slot_busy(s->ss))
+	    !s->tx_probe && !s->tx_reclaim && !ssherr_slot_busy(s->ss)) {
 		(void)libssh2_session_disconnect_ex(s->ss,
 		    SSH_DISCONNECT_BY_APPLICATION, "tunnels: stopping", "");
+		(void)session_flush(s);
+	}
 	session_teardown(s);
 	for (i = 0; i < s->nfw; i++)
 		forward_free(s->fw[i]);
@@ -1065,6 +1150,7 @@ session_free(struct session *s)
 	loop_timer_stop(s->rt->loop, &s->timer);
 	loop_post_cancel(s->rt->loop, &s->post);
 	reclaim_free(s->reclaim);
+	buf_clear(&s->out);
 	log_limit_reset(&s->loglim);
 	free(s->disconnect_msg);
 	free(s->last_error);
