@@ -15,12 +15,16 @@
  * through one call site, and calling each step function from the same
  * frame whether it is retried or reached in the sweep, keeps that depth
  * fixed. The step functions record which call is pending and repeat it
- * first (tx_fwd, tx_probe); nothing else runs on the session meanwhile.
+ * first (tx_fwd, tx_probe, tx_reclaim); nothing else runs on the session
+ * meanwhile.
+ *
+ * Below the session: link.c (the socket as libssh2 sees it), probe.c
+ * (the liveness probe), reclaim.c (stale server sessions), forward.c (one
+ * tunnel each) and, below the forwards, bridge.c (one connection each).
  */
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +40,10 @@
 #include "forward.h"
 #include "hostkey.h"
 #include "json.h"
+#include "link.h"
 #include "log.h"
 #include "loop.h"
+#include "probe.h"
 #include "reclaim.h"
 #include "resolve.h"
 #include "runtime.h"
@@ -46,13 +52,6 @@
 
 /* Upper bound on the libssh2_session_free() retries after shutdown(). */
 #define SESSION_FREE_TRIES	64
-/*
- * Outgoing SSH packets are collected here and written once per service
- * round: libssh2 sends every packet with its own send(), which with many
- * small packets (10 000 connections, HTTP) costs a syscall and a TCP
- * segment each.
- */
-#define SESSION_OUT_MAX		(256 * 1024)
 /* After ending a stale session, re-requests are retried quickly this long. */
 #define SESSION_QUICK_RETRY_MS	3000
 
@@ -89,28 +88,21 @@ struct session {
 	char				 address[ADDR_TEXT_MAX];
 	int				 last_errno;
 
-	int				 fd;
+	struct link			 link;	/* the socket, fd -1 when none */
 	LIBSSH2_SESSION			*ss;
 	char				*passphrase;
 	char				*disconnect_msg;
 	int64_t				 up_at_ms;
-	int64_t				 last_rx_ms;
 	int				 alive_expired;
 	int				 pumped;	/* a listener reads */
-	int				 rx_empty;	/* recv said EAGAIN */
-	uint64_t			 rx_gen;	/* bumps on received bytes */
-	struct buf			 out;		/* packets not yet written */
-	int				 out_errno;	/* a write failed */
 
 	struct forward			**fw;
 	size_t				  nfw, capfw;
 	struct forward			 *tx_fwd;
 	struct forward			 *listen_slot;
 
+	struct probe			  probe;
 	int				  tx_probe;
-	int				  probe_wanted;
-	int				  probe_opening;
-	LIBSSH2_CHANNEL			 *probe_ch;
 
 	struct reclaim			 *reclaim;
 	int				  tx_reclaim;
@@ -185,7 +177,7 @@ session_on_io(void *arg, uint32_t events)
 	s->revents |= events;
 	/* The kernel has something for us again (or an error to report). */
 	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
-		s->rx_empty = 0;
+		link_readable(&s->link);
 	loop_post(s->rt->loop, &s->post);
 }
 
@@ -225,7 +217,7 @@ session_on_alive(void *arg)
 {
 	struct session	*s = arg;
 	int64_t		 now = loop_now(s->rt->loop);
-	int64_t		 silence = now - s->last_rx_ms;
+	int64_t		 silence = now - s->link.last_rx_ms;
 	int64_t		 ka = s->cfg->keepalive_ms;
 	int64_t		 dead = ka * s->cfg->keepalive_count;
 
@@ -238,100 +230,32 @@ session_on_alive(void *arg)
 		return;
 	}
 	if (silence >= ka)
-		s->probe_wanted = 1;
+		s->probe.wanted = 1;
 	/* Also lets time-outs inside the service (a hung exec) be noticed. */
 	loop_post(s->rt->loop, &s->post);
 	/* Wake at the next probe time or at the death deadline. */
 	loop_timer_at(s->rt->loop, &s->alive, silence >= ka ?
-	    MIN(now + ka, s->last_rx_ms + dead) : s->last_rx_ms + ka);
+	    MIN(now + ka, s->link.last_rx_ms + dead) : s->link.last_rx_ms + ka);
 }
 
-/*
- * libssh2 recv hook: note when the server last said anything, and skip
- * the syscall when the socket is known to be empty. libssh2 reads the
- * socket in every channel call (every channel_read of every bridge in a
- * sweep); once recv has said EAGAIN nothing can arrive unnoticed, because
- * epoll reports the socket readable again (session_on_io clears the flag).
- */
+/* libssh2 recv hook (see link.c). */
 static ssize_t
 session_recv(libssh2_socket_t fd, void *buf, size_t len, int flags,
     void **abstract)
 {
 	struct session	*s = *abstract;
-	ssize_t		 n;
 
-	if (fd == s->fd && s->rx_empty)
-		return -EAGAIN;
-	n = recv(fd, buf, len, flags);
-	if (n > 0) {
-		if (fd == s->fd) {
-			s->last_rx_ms = time_now_ms();
-			s->rx_gen++;
-		}
-		return n;
-	}
-	if (n == 0)
-		return 0;
-	/* libssh2 treats only -EAGAIN as "would block". */
-	if (errno == EAGAIN || errno == EWOULDBLOCK) {
-		if (fd == s->fd)
-			s->rx_empty = 1;
-		return -EAGAIN;
-	}
-	return -errno;
+	return link_recv(&s->link, fd, buf, len, flags);
 }
 
-/* Write out what libssh2 has handed us; -1 (out_errno set) on failure. */
-static int
-session_flush(struct session *s)
-{
-	ssize_t	n;
-
-	while (s->out.len > 0 && s->out_errno == 0) {
-		n = send(s->fd, buf_data(&s->out), s->out.len, MSG_NOSIGNAL);
-		if (n > 0) {
-			buf_consume(&s->out, (size_t)n);
-			continue;
-		}
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return 0;
-		s->out_errno = n == -1 ? errno : EPIPE;
-	}
-	return s->out_errno ? -1 : 0;
-}
-
-/*
- * libssh2 send hook: take whole packets into the session's buffer (it is
- * written at the end of the service round), or refuse with EAGAIN when the
- * buffer is full. Never a partial packet: libssh2 then keeps it in its own
- * send slot and the send-slot rules apply as with a full socket.
- */
+/* libssh2 send hook (see link.c). */
 static ssize_t
 session_send(libssh2_socket_t fd, const void *buf, size_t len, int flags,
     void **abstract)
 {
 	struct session	*s = *abstract;
-	ssize_t		 n;
 
-	if (fd != s->fd) {
-		n = send(fd, buf, len, flags | MSG_NOSIGNAL);
-		if (n == -1)
-			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-		return n;
-	}
-	if (s->out_errno != 0)
-		return -s->out_errno;
-	if (s->out.len + len > SESSION_OUT_MAX) {
-		(void)session_flush(s);
-		if (s->out_errno != 0)
-			return -s->out_errno;
-		if (s->out.len + len > SESSION_OUT_MAX)
-			return -EAGAIN;
-	}
-	buf_append(&s->out, buf, len);
-	return (ssize_t)len;
+	return link_send(&s->link, fd, buf, len, flags);
 }
 
 /* libssh2 disconnect hook: keep the server's reason for the log. */
@@ -358,7 +282,7 @@ session_new(struct runtime *rt, const struct config_server *cfg)
 	s->rt = rt;
 	s->cfg = cfg;
 	s->name = xstrdup(cfg->name);
-	s->fd = -1;
+	link_init(&s->link);
 	s->since_ms = loop_now(rt->loop);
 	backoff_init(&s->bo, rt->backoff_initial_ms, rt->backoff_max_ms,
 	    (uint64_t)time_now_ms() ^ (uintptr_t)s);
@@ -399,19 +323,14 @@ session_teardown(struct session *s)
 	s->tx_probe = 0;
 	s->tx_reclaim = 0;
 	s->open_slot = NULL;
-	s->probe_ch = NULL;
-	s->probe_wanted = 0;
-	s->probe_opening = 0;
+	probe_reset(&s->probe);
 	s->alive_expired = 0;
-	s->rx_empty = 0;
 	s->revents = 0;
-	/* Nothing can be written after shutdown(): drop what is queued. */
-	buf_consume(&s->out, s->out.len);
-	s->out_errno = 0;
+	link_reset(&s->link);
 	session_forget_passphrase(s);
-	if (s->fd != -1) {
+	if (s->link.fd != -1) {
 		loop_io_del(s->rt->loop, &s->io);
-		shutdown(s->fd, SHUT_RDWR);
+		shutdown(s->link.fd, SHUT_RDWR);
 	}
 	if (s->ss != NULL) {
 		for (i = 0; i < SESSION_FREE_TRIES; i++)
@@ -419,9 +338,9 @@ session_teardown(struct session *s)
 				break;
 		s->ss = NULL;
 	}
-	if (s->fd != -1) {
-		close(s->fd);
-		s->fd = -1;
+	if (s->link.fd != -1) {
+		close(s->link.fd);
+		s->link.fd = -1;
 	}
 }
 
@@ -571,7 +490,7 @@ session_try_next(struct session *s)
 			close(fd);
 			continue;
 		}
-		s->fd = fd;
+		s->link.fd = fd;
 		return;
 	}
 	/* Refused or unreachable cost the server nothing: retry soon. */
@@ -583,27 +502,6 @@ session_try_next(struct session *s)
 	    strerror(s->last_errno ? s->last_errno : ETIMEDOUT));
 	session_fail(s, cheap ? SESSION_FAIL_CHEAP : SESSION_FAIL_COSTLY, msg);
 	free(msg);
-}
-
-/* Kernel-level liveness and latency settings on the SSH socket. */
-static void
-session_sockopts(struct session *s)
-{
-	int	one = 1, idle, intvl, cnt;
-	unsigned timeout;
-
-	idle = (int)MAX(1, s->cfg->keepalive_ms / 1000);
-	intvl = idle;
-	cnt = s->cfg->keepalive_count;
-	/* Unacked data for longer than the dead-link bound ends it too. */
-	timeout = (unsigned)(s->cfg->keepalive_ms * s->cfg->keepalive_count);
-	setsockopt(s->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	setsockopt(s->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-	setsockopt(s->fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
-	setsockopt(s->fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
-	setsockopt(s->fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
-	setsockopt(s->fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout,
-	    sizeof timeout);
 }
 
 /* Read the passphrase file (first line); NULL with *cause on error. */
@@ -632,7 +530,7 @@ session_begin_ssh(struct session *s)
 {
 	char	*cause = NULL;
 
-	session_sockopts(s);
+	link_sockopts(&s->link, s->cfg->keepalive_ms, s->cfg->keepalive_count);
 	s->ss = libssh2_session_init_ex(NULL, NULL, NULL, s);
 	if (s->ss == NULL) {
 		session_fail(s, SESSION_FAIL_COSTLY, "libssh2_session_init "
@@ -652,7 +550,7 @@ session_begin_ssh(struct session *s)
 		free(cause);
 		return;
 	}
-	s->last_rx_ms = loop_now(s->rt->loop);
+	s->link.last_rx_ms = loop_now(s->rt->loop);
 	session_set_state(s, SESSION_HANDSHAKE, s->address, NULL);
 }
 
@@ -663,7 +561,7 @@ session_connected(struct session *s)
 	socklen_t	len = sizeof(int);
 	int		err = 0;
 
-	if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+	if (getsockopt(s->link.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
 		err = errno;
 	if (err == 0 && s->disconnect_msg == NULL) {
 		session_begin_ssh(s);
@@ -671,8 +569,8 @@ session_connected(struct session *s)
 	}
 	s->last_errno = err ? err : ETIMEDOUT;
 	loop_io_del(s->rt->loop, &s->io);
-	close(s->fd);
-	s->fd = -1;
+	close(s->link.fd);
+	s->link.fd = -1;
 	session_try_next(s);
 }
 
@@ -697,7 +595,7 @@ session_up(struct session *s)
 	session_forget_passphrase(s);
 	s->connects++;
 	s->up_at_ms = now;
-	s->last_rx_ms = now;
+	s->link.last_rx_ms = now;
 	if (s->loglim.suppressed > 0)
 		log_info(s->name, NULL, "the previous failure repeated %u more "
 		    "times before this connection", s->loglim.suppressed);
@@ -767,7 +665,7 @@ session_handshake(struct session *s)
 	char	*cause = NULL;
 	int	 rc;
 
-	rc = libssh2_session_handshake(s->ss, s->fd);
+	rc = libssh2_session_handshake(s->ss, s->link.fd);
 	if (rc == LIBSSH2_ERROR_EAGAIN)
 		return;
 	if (rc != 0) {
@@ -787,55 +685,22 @@ session_handshake(struct session *s)
 }
 
 /*
- * The liveness probe: open a "session" channel and close it again. The
- * server answers a channel open by channel id, so unlike a global request
- * (whose replies 1.10 never consumes) nothing is left behind to confuse a
- * later tcpip-forward. Any answer, even a refusal, proves it is alive.
- * Returns 1 when the probe holds the send slot, -1 if the session died.
+ * Run the liveness probe (probe.c). Returns 1 when it holds the send
+ * slot, -1 if the session died. noinline: the same stack depth from both
+ * call sites (see the file comment).
  */
 static int __attribute__((noinline))
 session_probe_step(struct session *s, int *progress)
 {
-	LIBSSH2_CHANNEL	*ch;
-	int		 rc;
-
-	if (s->probe_ch == NULL && (s->probe_wanted || s->probe_opening)) {
-		/* One channel open in flight per session (libssh2 state). */
-		if (s->open_slot != NULL && s->open_slot != s)
-			return 0;
-		s->open_slot = s;
-		ch = libssh2_channel_open_ex(s->ss, "session",
-		    sizeof "session" - 1, LIBSSH2_CHANNEL_WINDOW_DEFAULT,
-		    LIBSSH2_CHANNEL_PACKET_DEFAULT, NULL, 0);
-		if (ch == NULL) {
-			rc = libssh2_session_last_errno(s->ss);
-			if (rc == LIBSSH2_ERROR_EAGAIN) {
-				s->probe_opening = 1;
-				s->tx_probe = ssherr_slot_busy(s->ss);
-				return s->tx_probe;
-			}
-			s->probe_opening = s->probe_wanted = s->tx_probe = 0;
-			s->open_slot = NULL;
-			*progress = 1;
-			if (rc == LIBSSH2_ERROR_CHANNEL_FAILURE)
-				return 0;
-			log_info(s->name, NULL, "probe: %s (%d)",
-			    ssherr_text(s->ss), rc);
-			return ssherr_session_fatal(rc) ? -1 : 0;
-		}
-		s->probe_opening = s->probe_wanted = 0;
-		s->open_slot = NULL;
-		s->probe_ch = ch;
-		*progress = 1;
-	}
-	if (s->probe_ch != NULL) {
-		rc = libssh2_channel_free(s->probe_ch);
-		if (rc == LIBSSH2_ERROR_EAGAIN) {
-			s->tx_probe = ssherr_slot_busy(s->ss);
-			return s->tx_probe;
-		}
-		s->probe_ch = NULL;
-		*progress = 1;
+	switch (probe_step(&s->probe, s->ss, &s->open_slot, progress,
+	    s->name)) {
+	case PROBE_STEP_BLOCKED:
+		s->tx_probe = 1;
+		return 1;
+	case PROBE_STEP_DEAD:
+		return -1;
+	case PROBE_STEP_OK:
+		break;
 	}
 	s->tx_probe = 0;
 	return 0;
@@ -920,15 +785,15 @@ session_forget_forward(struct session *s, size_t i)
 static int
 session_has_reader(const struct session *s)
 {
-	return s->pumped || s->listen_slot != NULL || s->probe_ch != NULL ||
-	    s->probe_opening || s->probe_wanted || reclaim_busy(s->reclaim);
+	return s->pumped || s->listen_slot != NULL || probe_busy(&s->probe) ||
+	    reclaim_busy(s->reclaim);
 }
 
 /* The session is up: serve the slot holder, then everything else. */
 static void
 session_run(struct session *s, uint32_t events)
 {
-	struct sweep		 sw = { s->ss, &s->rx_gen, 0 };
+	struct sweep		 sw = { s->ss, &s->link.rx_gen, 0 };
 	enum forward_step	 r;
 	size_t			 i;
 	int			 pumped = 0, rc;
@@ -937,7 +802,7 @@ session_run(struct session *s, uint32_t events)
 	if (s->alive_expired) {
 		cause = xasprintf("nothing received from the server for %llds "
 		    "(keepalive %llds x %d): the link is dead",
-		    (long long)(loop_now(s->rt->loop) - s->last_rx_ms) / 1000,
+		    (long long)(loop_now(s->rt->loop) - s->link.last_rx_ms) / 1000,
 		    (long long)s->cfg->keepalive_ms / 1000,
 		    s->cfg->keepalive_count);
 		session_fail(s, SESSION_FAIL_LOST, cause);
@@ -992,7 +857,7 @@ session_run(struct session *s, uint32_t events)
 	 * no reader, let a probe read and find out what happened.
 	 */
 	if ((events & (EPOLLERR | EPOLLHUP)) && !session_has_reader(s))
-		s->probe_wanted = 1;
+		s->probe.wanted = 1;
 	/* 3. Learn our server-side session, or end a stale one. */
 	rc = session_reclaim_step(s, &sw.progress);
 	if (rc == 1)
@@ -1021,7 +886,7 @@ session_update_interest(struct session *s)
 	uint32_t	ev = 0;
 	int		dirs;
 
-	if (s->fd == -1)
+	if (s->link.fd == -1)
 		return;
 	if (s->state == SESSION_CONNECTING)
 		ev = EPOLLOUT;
@@ -1053,11 +918,11 @@ session_update_interest(struct session *s)
 		}
 	}
 	/* Packets we queued wait for room in the socket. */
-	if (s->ss != NULL && s->out.len > 0)
+	if (s->ss != NULL && s->link.out.len > 0)
 		ev |= EPOLLOUT;
 	/* Input was not watched: data may have come meanwhile, so look. */
 	if ((ev & EPOLLIN) && !(s->io.events & EPOLLIN))
-		s->rx_empty = 0;
+		link_readable(&s->link);
 	loop_io_set(s->rt->loop, &s->io, ev);
 }
 
@@ -1078,10 +943,10 @@ session_service(void *arg)
 		before = s->state;
 		switch (s->state) {
 		case SESSION_CONNECTING:
-			if (s->fd != -1 &&
+			if (s->link.fd != -1 &&
 			    (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
 				session_connected(s);
-			else if (s->fd == -1 && s->disconnect_msg != NULL) {
+			else if (s->link.fd == -1 && s->disconnect_msg != NULL) {
 				/* The deadline passed while resolving. */
 				cause = xasprintf("resolving %s %s",
 				    s->cfg->host, s->disconnect_msg);
@@ -1114,9 +979,9 @@ session_service(void *arg)
 	} while (s->state != before && s->state != SESSION_UP &&
 	    s->state != SESSION_BACKOFF && s->state != SESSION_FAILED);
 	/* One write for everything libssh2 produced this round. */
-	if (s->fd != -1 && s->out.len > 0 && session_flush(s) == -1) {
+	if (s->link.fd != -1 && s->link.out.len > 0 && link_flush(&s->link) == -1) {
 		cause = xasprintf("send to %s: %s", s->address,
-		    strerror(s->out_errno));
+		    strerror(s->link.out_errno));
 		session_fail(s, s->state == SESSION_UP ? SESSION_FAIL_LOST :
 		    SESSION_FAIL_COSTLY, cause);
 		free(cause);
@@ -1141,7 +1006,7 @@ session_free(struct session *s)
 	    !s->tx_probe && !s->tx_reclaim && !ssherr_slot_busy(s->ss)) {
 		(void)libssh2_session_disconnect_ex(s->ss,
 		    SSH_DISCONNECT_BY_APPLICATION, "tunnels: stopping", "");
-		(void)session_flush(s);
+		(void)link_flush(&s->link);
 	}
 	session_teardown(s);
 	for (i = 0; i < s->nfw; i++)
@@ -1150,7 +1015,7 @@ session_free(struct session *s)
 	loop_timer_stop(s->rt->loop, &s->timer);
 	loop_post_cancel(s->rt->loop, &s->post);
 	reclaim_free(s->reclaim);
-	buf_clear(&s->out);
+	link_clear(&s->link);
 	log_limit_reset(&s->loglim);
 	free(s->disconnect_msg);
 	free(s->last_error);
@@ -1237,7 +1102,7 @@ session_network_changed(struct session *s)
 		backoff_reset(&s->bo);
 		session_connect(s);
 	} else if (s->state == SESSION_UP) {
-		s->probe_wanted = 1;
+		s->probe.wanted = 1;
 		loop_post(s->rt->loop, &s->post);
 	}
 }

@@ -1,0 +1,37 @@
+/*
+ * The SSH connection's socket as libssh2 sees it: reads that skip the
+ * syscall when the socket is known empty, writes batched once per service
+ * round, the time and generation of the last bytes received.
+ */
+#ifndef TUNNELS_LINK_H
+#define TUNNELS_LINK_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "util.h"
+
+struct link {
+	int		fd;		/* -1 when not connected */
+	int		rx_empty;	/* recv said EAGAIN since the last event */
+	uint64_t	rx_gen;		/* bumps whenever bytes arrive */
+	int64_t		last_rx_ms;	/* monotonic time of the last bytes */
+	struct buf	out;		/* whole packets not yet written */
+	int		out_errno;	/* a write failed */
+};
+
+void	 link_init(struct link *);
+/* Kernel keepalive, TCP_USER_TIMEOUT (keepalive x count), TCP_NODELAY. */
+void	 link_sockopts(struct link *, int64_t keepalive_ms, int count);
+/* The bodies of libssh2's RECV and SEND callbacks. */
+ssize_t	 link_recv(struct link *, int fd, void *, size_t, int flags);
+ssize_t	 link_send(struct link *, int fd, const void *, size_t, int flags);
+/* Write what is queued; -1 with out_errno set when the socket failed. */
+int	 link_flush(struct link *);
+/* epoll reported input (or an error): recv must look again. */
+void	 link_readable(struct link *);
+/* After shutdown(): drop what is queued, forget the socket's state. */
+void	 link_reset(struct link *);
+void	 link_clear(struct link *);
+
+#endif
