@@ -84,13 +84,6 @@ static const char *const forward_state_names[] = {
 	"stopped", "connecting", "up", "waiting", "failed"
 };
 
-/* Name of a state, as shown in status. */
-const char *
-forward_state_name(enum forward_state s)
-{
-	return forward_state_names[s];
-}
-
 /* The one setter of the state: logs every transition with its cause. */
 static void
 forward_set_state(struct forward *f, enum forward_state s, const char *cause)
@@ -213,13 +206,6 @@ void
 forward_set_config(struct forward *f, const struct config_tunnel *cfg)
 {
 	f->cfg = cfg;
-}
-
-/* This forward's tunnel spec. */
-const struct config_tunnel *
-forward_config(const struct forward *f)
-{
-	return f->cfg;
 }
 
 /* The session is up: request the listener at the next step. */
@@ -572,13 +558,6 @@ enum forward_state
 forward_state(const struct forward *f)
 {
 	return f->state;
-}
-
-/* The last error text, or NULL. */
-const char *
-forward_last_error(const struct forward *f)
-{
-	return f->last_error;
 }
 
 /* 1 if the listener is bound (so accept can pump the transport). */

@@ -49,7 +49,6 @@ void		 forward_free(struct forward *);
 /* Point at an equal spec from a new config (reload kept this tunnel). */
 void		 forward_set_config(struct forward *,
 		    const struct config_tunnel *);
-const struct config_tunnel *forward_config(const struct forward *);
 
 /* The session came up: ask the server for the listener. */
 void		 forward_session_up(struct forward *);
@@ -80,8 +79,6 @@ enum forward_step forward_step(struct forward *, struct sweep *,
 		    struct forward **listen_slot);
 
 enum forward_state forward_state(const struct forward *);
-const char	*forward_state_name(enum forward_state);
-const char	*forward_last_error(const struct forward *);
 int		 forward_has_listener(const struct forward *);
 int		 forward_is_stopping(const struct forward *);
 /* One-line reason for STATUS= when not up ("remote port busy ..."). */

@@ -118,13 +118,6 @@ static const char *const session_state_names[] = {
 	"backoff", "failed"
 };
 
-/* Name of a state, as shown in status. */
-const char *
-session_state_name(enum session_state s)
-{
-	return session_state_names[s];
-}
-
 /*
  * The one setter of the state: logs every transition with its cause.
  * Failures that repeat (same cause) are folded by the rate limiter, and
@@ -1031,13 +1024,6 @@ session_set_config(struct session *s, const struct config_server *cfg)
 	reclaim_set_config(s->reclaim, cfg);
 }
 
-/* This session's server spec. */
-const struct config_server *
-session_config(const struct session *s)
-{
-	return s->cfg;
-}
-
 /* Add a tunnel; it comes up with the session (now, if already up). */
 struct forward *
 session_add_tunnel(struct session *s, const struct config_tunnel *t)
@@ -1112,13 +1098,6 @@ enum session_state
 session_state(const struct session *s)
 {
 	return s->state;
-}
-
-/* The server's name. */
-const char *
-session_name(const struct session *s)
-{
-	return s->name;
 }
 
 /* 1 once the first attempt came up or failed (for READY=1). */

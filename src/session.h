@@ -34,7 +34,6 @@ void		 session_start(struct session *);
 /* Point at an equal server spec of a newly loaded config. */
 void		 session_set_config(struct session *,
 		    const struct config_server *);
-const struct config_server *session_config(const struct session *);
 
 struct forward	*session_add_tunnel(struct session *,
 		    const struct config_tunnel *);
@@ -47,8 +46,6 @@ void		 session_retry_now(struct session *);
 void		 session_network_changed(struct session *);
 
 enum session_state session_state(const struct session *);
-const char	*session_state_name(enum session_state);
-const char	*session_name(const struct session *);
 /* 1 once the first connection attempt has come up or failed. */
 int		 session_settled(const struct session *);
 char		*session_summary(const struct session *, int64_t now);

@@ -115,28 +115,6 @@ time_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Put fd in non-blocking mode. */
-int
-fd_set_nonblock(int fd)
-{
-	int	fl = fcntl(fd, F_GETFL);
-
-	if (fl == -1)
-		return -1;
-	return fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
-
-/* Mark fd close-on-exec. */
-int
-fd_set_cloexec(int fd)
-{
-	int	fl = fcntl(fd, F_GETFD);
-
-	if (fl == -1)
-		return -1;
-	return fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
-}
-
 /* Initialise an empty buffer (no allocation yet). */
 void
 buf_init(struct buf *b)
@@ -215,21 +193,6 @@ char *
 buf_data(const struct buf *b)
 {
 	return b->mem + b->off;
-}
-
-/* Free space after the data: returns where to write and sets *room. */
-char *
-buf_tail(struct buf *b, size_t *room)
-{
-	*room = b->cap - b->off - b->len;
-	return b->mem + b->off + b->len;
-}
-
-/* Account for n bytes written at buf_tail(). */
-void
-buf_commit(struct buf *b, size_t n)
-{
-	b->len += n;
 }
 
 /* NUL-terminate the data and return it as a string. */

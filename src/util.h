@@ -25,9 +25,6 @@ char	*xvasprintf(const char *, va_list) __attribute__((format(printf, 1, 0)));
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t	 time_now_ms(void);
 
-int	 fd_set_nonblock(int);
-int	 fd_set_cloexec(int);
-
 /* Growable byte buffer; data lives in [off, off+len) of mem[0..cap). */
 struct buf {
 	char	*mem;
@@ -44,8 +41,6 @@ void	 buf_printf(struct buf *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));
 void	 buf_consume(struct buf *, size_t);
 char	*buf_data(const struct buf *);
-char	*buf_tail(struct buf *, size_t *);
-void	 buf_commit(struct buf *, size_t);
 char	*buf_cstr(struct buf *);
 
 #endif
