@@ -4,7 +4,6 @@
  * removes a whole class of untested error paths.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
