@@ -3,7 +3,6 @@
  * of this size has no sensible way to carry on without memory, and it
  * removes a whole class of untested error paths.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
