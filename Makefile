@@ -17,9 +17,29 @@ UNITDIR	?= $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/nul
 SYSUSERSDIR ?= $(shell pkg-config --variable=sysusersdir systemd 2>/dev/null || echo /usr/lib/sysusers.d)
 
 CC	?= cc
-PKGS	 = libssh2 yaml-0.1 libsystemd
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+B	 = build
+
+# libssh2 >= 1.11.1 (EtM MACs, AES-GCM, chacha20-poly1305, rsa-sha2): the
+# system's when it is new enough, else a static build of Debian 13's source
+# package in build/libssh2 (contrib/libssh2/build.sh, run by `make deps` or
+# on demand); OpenSSL stays the system's shared library either way.
+LIBSSH2_MIN = 1.11.1
+SSH2_DIR = $(B)/libssh2
+ifeq ($(shell pkg-config --atleast-version=$(LIBSSH2_MIN) libssh2 2>/dev/null && echo system),system)
+SSH2_CFLAGS := $(shell pkg-config --cflags libssh2)
+SSH2_LIBS   := $(shell pkg-config --libs libssh2)
+SSH2_DEP     =
+SSH2_SOURCE  = system
+else
+SSH2_CFLAGS := -I$(SSH2_DIR)/include
+SSH2_LIBS   := $(SSH2_DIR)/lib/libssh2.a $(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto)
+SSH2_DEP     = $(SSH2_DIR)/lib/libssh2.a
+SSH2_SOURCE  = static
+endif
+
+PKGS	 = yaml-0.1 libsystemd
+PKG_CFLAGS := $(SSH2_CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(SSH2_LIBS) $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 VERSION	:= $(shell cat VERSION 2>/dev/null || echo 0.1.0)
 
 WARN	 = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
@@ -28,11 +48,11 @@ CFLAGS	?= -O2 -g
 # -fno-optimize-sibling-calls: libssh2 1.10 must see a blocked send repeated
 # from the same stack depth (see src/session.c); a tail call would move it.
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fno-optimize-sibling-calls -DTUNNELS_VERSION='"$(VERSION)"' \
+	   -DTUNNELS_LIBSSH2='"$(SSH2_SOURCE)"' \
 	   $(WARN) $(PKG_CFLAGS) $(CFLAGS)
 SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
 	   -fno-sanitize-recover=undefined
 
-B	 = build
 SRCS	:= $(wildcard src/*.c)
 OBJS	 = $(SRCS:src/%.c=$(B)/obj/%.o)
 SOBJS	 = $(SRCS:src/%.c=$(B)/asan/obj/%.o)
@@ -54,7 +74,7 @@ all: $(B)/tunnels
 $(B)/tunnels: $(OBJS)
 	$(CC) $(ALL_CFLAGS) -o $@ $(OBJS) $(PKG_LIBS) $(LDFLAGS)
 
-$(B)/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/obj
+$(B)/obj/%.o: src/%.c $(wildcard src/*.h) $(SSH2_DEP) | $(B)/obj
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # The sanitizer build the integration tests run.
@@ -63,12 +83,15 @@ asan: $(B)/asan/tunnels
 $(B)/asan/tunnels: $(SOBJS)
 	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $(SOBJS) $(PKG_LIBS) $(LDFLAGS)
 
-$(B)/asan/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/asan/obj
+$(B)/asan/obj/%.o: src/%.c $(wildcard src/*.h) $(SSH2_DEP) | $(B)/asan/obj
 	$(CC) $(ALL_CFLAGS) $(SAN) -O1 -c -o $@ $<
 
 $(B)/unit/%: tests/unit/%.c $(PURE_OBJS) $(wildcard src/*.h) | $(B)/unit
 	$(CC) $(ALL_CFLAGS) $(SAN) -O1 -Isrc -o $@ $< $(PURE_OBJS) \
 	    $(PKG_LIBS) -lcmocka
+
+$(SSH2_DIR)/lib/libssh2.a:
+	sh contrib/libssh2/build.sh $(SSH2_DIR)
 
 $(B)/obj $(B)/asan/obj $(B)/unit:
 	mkdir -p $@
@@ -84,6 +107,8 @@ integration: $(B)/tunnels $(B)/asan/tunnels
 
 deps:
 	@sh tests/deps.sh
+	@pkg-config --atleast-version=$(LIBSSH2_MIN) libssh2 2>/dev/null || \
+	    sh contrib/libssh2/build.sh $(SSH2_DIR)
 
 demo: $(B)/tunnels
 	@sh tests/demo.sh $(CURDIR)/$(B)/tunnels

@@ -531,12 +531,12 @@ session_begin_ssh(struct session *s)
 		return;
 	}
 	libssh2_session_set_blocking(s->ss, 0);
-	libssh2_session_callback_set(s->ss, LIBSSH2_CALLBACK_RECV,
-	    (void *)session_recv);
-	libssh2_session_callback_set(s->ss, LIBSSH2_CALLBACK_SEND,
-	    (void *)session_send);
-	libssh2_session_callback_set(s->ss, LIBSSH2_CALLBACK_DISCONNECT,
-	    (void *)session_on_disconnect);
+	libssh2_session_callback_set2(s->ss, LIBSSH2_CALLBACK_RECV,
+	    (libssh2_cb_generic *)session_recv);
+	libssh2_session_callback_set2(s->ss, LIBSSH2_CALLBACK_SEND,
+	    (libssh2_cb_generic *)session_send);
+	libssh2_session_callback_set2(s->ss, LIBSSH2_CALLBACK_DISCONNECT,
+	    (libssh2_cb_generic *)session_on_disconnect);
 	libssh2_session_banner_set(s->ss, "SSH-2.0-tunnels");
 	if (hostkey_prepare(s->ss, s->cfg, &cause) == -1) {
 		session_fail(s, SESSION_FAIL_PERMANENT, cause);

@@ -3,7 +3,7 @@
 # demo need. Runs apt-get only when something is missing.
 set -eu
 
-PKGS="build-essential pkg-config libssh2-1-dev libyaml-dev libsystemd-dev
+PKGS="build-essential pkg-config cmake libssl-dev libyaml-dev libsystemd-dev
 libcmocka-dev openssh-server openssh-client nginx-light python3
 python3-pytest socat curl iproute2 nftables procps psmisc
 systemd-container debootstrap autossh iperf3 wrk gnuplot-nox"

@@ -39,7 +39,7 @@ CG=$NAME
 BIN=${SDTEST_BIN:-$REPO/build/tunnels}
 # procps: /bin/kill; man-db: `systemd-analyze verify` runs man for each
 # Documentation=man: entry (and so checks the installed pages).
-BASE_PKGS=systemd,systemd-sysv,dbus,procps,libssh2-1,libyaml-0-2,man-db
+BASE_PKGS=systemd,systemd-sysv,dbus,procps,libyaml-0-2,man-db
 
 log() { echo "sdtest: $*" >&2; }
 die() { log "$*"; exit 1; }
