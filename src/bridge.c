@@ -400,13 +400,14 @@ static enum bridge_step
 bridge_ssh_error(struct bridge *b, LIBSSH2_SESSION *ss, const char *what,
     int rc)
 {
-	if (ssherr_session_fatal(rc)) {
-		log_info(b->stats->server, b->stats->tunnel, "%s: %s (%d)",
-		    what, ssherr_text(ss), rc);
+	char	*why = ssherr_describe(ss, rc);
+	int	 fatal = ssherr_session_fatal(rc);
+
+	log_msg(fatal ? LOG_PRI_INFO : LOG_PRI_DEBUG, b->stats->server,
+	    b->stats->tunnel, "%s: %s", what, why);
+	free(why);
+	if (fatal)
 		return BRIDGE_DEAD;
-	}
-	log_debug(b->stats->server, b->stats->tunnel, "%s: %s (%d)", what,
-	    ssherr_text(ss), rc);
 	b->closing = 1;
 	return BRIDGE_OK;
 }

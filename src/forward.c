@@ -361,6 +361,17 @@ forward_wait(struct forward *f, enum forward_wait why)
 	loop_timer_in(f->rt->loop, &f->retry, delay);
 }
 
+/* Log a libssh2 failure that ends the session, saying what happened. */
+static void
+forward_log_ssh(struct forward *f, LIBSSH2_SESSION *ss, const char *what,
+    int rc)
+{
+	char	*why = ssherr_describe(ss, rc);
+
+	log_info(f->server, f->name, "%s: %s", what, why);
+	free(why);
+}
+
 /* The listener is bound on the server. */
 static void
 forward_listening(struct forward *f, LIBSSH2_LISTENER *l, int bound)
@@ -412,9 +423,8 @@ forward_accept_all(struct forward *f, LIBSSH2_SESSION *ss, int *progress)
 				return FORWARD_STEP_OK;
 			}
 			f->pend = FORWARD_PEND_NONE;
-			/* 1.10 reports a dead link as -23 here. */
-			log_info(f->server, f->name, "accept: %s (%d)",
-			    ssherr_text(ss), rc);
+			/* A dead link reads as -23 here. */
+			forward_log_ssh(f, ss, "accepting a connection", rc);
 			return FORWARD_STEP_DEAD;
 		}
 		f->pend = FORWARD_PEND_NONE;
@@ -509,8 +519,8 @@ forward_step(struct forward *f, struct sweep *sw,
 				forward_refused(f);
 			else {
 				/* -14 "Unknown" here means a dead link. */
-				log_info(f->server, f->name, "tcpip-forward: "
-				    "%s (%d)", ssherr_text(ss), rc);
+				forward_log_ssh(f, ss, "requesting the remote "
+				    "listener (tcpip-forward)", rc);
 				return FORWARD_STEP_DEAD;
 			}
 		}

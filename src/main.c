@@ -572,6 +572,13 @@ cmd_run(int argc, char **argv)
 		config_free(cfg);
 		return CMD_EXIT_FAIL;
 	}
+	/* A system library older than the one built against (a downgrade). */
+	if (libssh2_version(LIBSSH2_VERSION_NUM) == NULL) {
+		log_err(NULL, NULL, "libssh2 %s is older than %s, which tunnels "
+		    "was built for", libssh2_version(0), LIBSSH2_VERSION);
+		config_free(cfg);
+		return CMD_EXIT_FAIL;
+	}
 	daemon_state_dir(cfg->state_dir);
 	if ((d.loop = loop_new()) == NULL ||
 	    (d.resolver = resolver_new(d.loop)) == NULL) {
@@ -634,8 +641,10 @@ main(int argc, char **argv)
 		return CMD_EXIT_USAGE;
 	}
 	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
-		printf("tunnels %s (libssh2 %s)\n", TUNNELS_VERSION,
-		    libssh2_version(0));
+		/* Which libssh2 runs matters: see README "libssh2". */
+		printf("tunnels %s (libssh2 %s, %s)\n", TUNNELS_VERSION,
+		    libssh2_version(0), strcmp(TUNNELS_LIBSSH2, "static") == 0 ?
+		    "built in" : "system library");
 		return CMD_EXIT_OK;
 	}
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {

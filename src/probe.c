@@ -3,6 +3,7 @@
  * free), so a call that blocked on the send slot is the one repeated
  * first when the session retries the probe.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -15,6 +16,7 @@ probe_step(struct probe *p, LIBSSH2_SESSION *ss, void **open_slot,
     int *progress, const char *server)
 {
 	LIBSSH2_CHANNEL	*ch;
+	char		*why;
 	int		 rc;
 
 	if (p->ch == NULL && (p->wanted || p->opening)) {
@@ -38,8 +40,9 @@ probe_step(struct probe *p, LIBSSH2_SESSION *ss, void **open_slot,
 			/* A refusal is an answer: the server is alive. */
 			if (rc == LIBSSH2_ERROR_CHANNEL_FAILURE)
 				return PROBE_STEP_OK;
-			log_info(server, NULL, "probe: %s (%d)", ssherr_text(ss),
-			    rc);
+			why = ssherr_describe(ss, rc);
+			log_info(server, NULL, "liveness probe: %s", why);
+			free(why);
 			return ssherr_session_fatal(rc) ? PROBE_STEP_DEAD :
 			    PROBE_STEP_OK;
 		}

@@ -34,12 +34,14 @@
 #include <libssh2.h>
 
 #include "addr.h"
+#include "algos.h"
 #include "backoff.h"
 #include "bridge.h"
 #include "config.h"
 #include "forward.h"
 #include "hostkey.h"
 #include "json.h"
+#include "kexinit.h"
 #include "link.h"
 #include "log.h"
 #include "loop.h"
@@ -48,6 +50,7 @@
 #include "resolve.h"
 #include "runtime.h"
 #include "session.h"
+#include "sshmem.h"
 #include "ssherr.h"
 
 /* Upper bound on the libssh2_session_free() retries after shutdown(). */
@@ -90,6 +93,9 @@ struct session {
 
 	struct link			 link;	/* the socket, fd -1 when none */
 	LIBSSH2_SESSION			*ss;
+	struct sshmem			 mem;	/* everything libssh2 holds */
+	struct kexinit			 kex;	/* the server's cleartext hello */
+	int				 peer_closed;	/* recv saw EOF */
 	char				*passphrase;
 	char				*disconnect_msg;
 	int64_t				 up_at_ms;
@@ -231,14 +237,25 @@ session_on_alive(void *arg)
 	    MIN(now + ka, s->link.last_rx_ms + dead) : s->link.last_rx_ms + ka);
 }
 
-/* libssh2 recv hook (see link.c). */
+/*
+ * libssh2 recv hook (see link.c). Until the key exchange, the bytes are
+ * cleartext: keep the server's banner and KEXINIT to explain a failure.
+ */
 static ssize_t
 session_recv(libssh2_socket_t fd, void *buf, size_t len, int flags,
     void **abstract)
 {
 	struct session	*s = *abstract;
+	ssize_t		 n;
 
-	return link_recv(&s->link, fd, buf, len, flags);
+	n = link_recv(&s->link, fd, buf, len, flags);
+	if (fd != s->link.fd)
+		return n;
+	if (n > 0 && s->state == SESSION_HANDSHAKE)
+		(void)kexinit_feed(&s->kex, buf, (size_t)n);
+	else if (n == 0)
+		s->peer_closed = 1;
+	return n;
 }
 
 /* libssh2 send hook (see link.c). */
@@ -251,19 +268,51 @@ session_send(libssh2_socket_t fd, const void *buf, size_t len, int flags,
 	return link_send(&s->link, fd, buf, len, flags);
 }
 
+/* libssh2 allocation hooks: the session's own pool (see sshmem.c). */
+static void *
+session_mem_alloc(size_t n, void **abstract)
+{
+	struct session	*s = *abstract;
+
+	return sshmem_alloc(&s->mem, n);
+}
+
+/* libssh2 realloc hook. */
+static void *
+session_mem_realloc(void *p, size_t n, void **abstract)
+{
+	struct session	*s = *abstract;
+
+	return sshmem_realloc(&s->mem, p, n);
+}
+
+/* libssh2 free hook; abstract may live in the block being freed. */
+static void
+session_mem_free(void *p, void **abstract)
+{
+	struct session	*s = *abstract;
+
+	sshmem_free(&s->mem, p);
+}
+
 /* libssh2 disconnect hook: keep the server's reason for the log. */
 static void
 session_on_disconnect(LIBSSH2_SESSION *ss, int reason, const char *msg,
     int msglen, const char *lang, int langlen, void **abstract)
 {
 	struct session	*s = *abstract;
+	char		*text;
 
 	(void)ss;
 	(void)lang;
 	(void)langlen;
+	/* The server's words: printable and short before they reach a log. */
+	text = str_sanitize(msg ? msg : "", msg && msglen > 0 ?
+	    (size_t)msglen : 0, 200);
 	free(s->disconnect_msg);
-	s->disconnect_msg = xasprintf("server disconnected (reason %d): %.*s",
-	    reason, msglen > 0 ? msglen : 0, msg ? msg : "");
+	s->disconnect_msg = xasprintf("the server disconnected (reason %d): "
+	    "%s", reason, text);
+	free(text);
 }
 
 /* Create the session of one server (not started). */
@@ -276,6 +325,8 @@ session_new(struct runtime *rt, const struct config_server *cfg)
 	s->cfg = cfg;
 	s->name = xstrdup(cfg->name);
 	link_init(&s->link);
+	sshmem_init(&s->mem);
+	kexinit_init(&s->kex);
 	s->since_ms = loop_now(rt->loop);
 	backoff_init(&s->bo, rt->backoff_initial_ms, rt->backoff_max_ms,
 	    (uint64_t)time_now_ms() ^ (uintptr_t)s);
@@ -306,6 +357,7 @@ session_forget_passphrase(struct session *s)
 static void
 session_teardown(struct session *s)
 {
+	size_t	leaked;
 	int	i;
 
 	resolve_cancel(s->rq);
@@ -320,6 +372,8 @@ session_teardown(struct session *s)
 	s->alive_expired = 0;
 	s->revents = 0;
 	link_reset(&s->link);
+	kexinit_clear(&s->kex);
+	s->peer_closed = 0;
 	session_forget_passphrase(s);
 	if (s->link.fd != -1) {
 		loop_io_del(s->rt->loop, &s->io);
@@ -330,6 +384,12 @@ session_teardown(struct session *s)
 			if (libssh2_session_free(s->ss) != LIBSSH2_ERROR_EAGAIN)
 				break;
 		s->ss = NULL;
+		/* Whatever libssh2 did not free itself goes now. */
+		leaked = s->mem.blocks;
+		(void)sshmem_release(&s->mem);
+		if (leaked > 0)
+			log_debug(s->name, NULL, "freed %zu block(s) libssh2 "
+			    "left behind", leaked);
 	}
 	if (s->link.fd != -1) {
 		close(s->link.fd);
@@ -524,7 +584,8 @@ session_begin_ssh(struct session *s)
 	char	*cause = NULL;
 
 	link_sockopts(&s->link, s->cfg->keepalive_ms, s->cfg->keepalive_count);
-	s->ss = libssh2_session_init_ex(NULL, NULL, NULL, s);
+	s->ss = libssh2_session_init_ex(session_mem_alloc, session_mem_free,
+	    session_mem_realloc, s);
 	if (s->ss == NULL) {
 		session_fail(s, SESSION_FAIL_COSTLY, "libssh2_session_init "
 		    "failed");
@@ -538,6 +599,11 @@ session_begin_ssh(struct session *s)
 	libssh2_session_callback_set2(s->ss, LIBSSH2_CALLBACK_DISCONNECT,
 	    (libssh2_cb_generic *)session_on_disconnect);
 	libssh2_session_banner_set(s->ss, "SSH-2.0-tunnels");
+	if (algos_apply(s->ss, &cause) == -1) {
+		session_fail(s, SESSION_FAIL_PERMANENT, cause);
+		free(cause);
+		return;
+	}
 	if (hostkey_prepare(s->ss, s->cfg, &cause) == -1) {
 		session_fail(s, SESSION_FAIL_PERMANENT, cause);
 		free(cause);
@@ -571,10 +637,14 @@ session_connected(struct session *s)
 static char *
 session_ssh_cause(struct session *s, const char *what, int rc)
 {
+	char	*why, *cause;
+
 	if (s->disconnect_msg != NULL)
 		return xasprintf("%s: %s", what, s->disconnect_msg);
-	return xasprintf("%s: %s (libssh2 error %d)", what, ssherr_text(s->ss),
-	    rc);
+	why = ssherr_describe(s->ss, rc);
+	cause = xasprintf("%s: %s", what, why);
+	free(why);
+	return cause;
 }
 
 /* The session is authenticated: bring the tunnels up. */
@@ -627,17 +697,33 @@ session_auth(struct session *s)
 		session_up(s);
 		return;
 	}
+	/*
+	 * A connection that ends during authentication is not a refusal,
+	 * whatever code libssh2 gives (-19 when sshd's LoginGraceTime ends a
+	 * slow AuthorizedKeysCommand): it is worth another try soon.
+	 */
+	if (s->peer_closed || s->disconnect_msg != NULL) {
+		cause = xasprintf("the server closed the connection during "
+		    "authentication, before accepting or refusing the key "
+		    "(sshd's LoginGraceTime passed: a slow "
+		    "AuthorizedKeysCommand or an overloaded server?)%s%s",
+		    s->disconnect_msg ? ": " : "",
+		    s->disconnect_msg ? s->disconnect_msg : "");
+		session_fail(s, SESSION_FAIL_COSTLY, cause);
+		free(cause);
+		return;
+	}
 	switch (rc) {
 	case LIBSSH2_ERROR_AUTHENTICATION_FAILED:
 	case LIBSSH2_ERROR_PUBLICKEY_UNVERIFIED:
 		cause = xasprintf("authentication refused: the server does not "
 		    "accept the key %s for user \"%s\" (is its public key in "
-		    "that user's authorized_keys?) (libssh2 error %d: %s)",
-		    s->cfg->identity, s->cfg->user, rc, ssherr_text(s->ss));
+		    "that user's authorized_keys?) (libssh2: %s, error %d)",
+		    s->cfg->identity, s->cfg->user, ssherr_text(s->ss), rc);
 		session_fail(s, SESSION_FAIL_PERMANENT, cause);
 		break;
 	case LIBSSH2_ERROR_FILE:
-		/* 1.10 reports a wrong passphrase as a file error. */
+		/* libssh2 reports a wrong passphrase as a file error. */
 		cause = xasprintf("cannot use identity %s: %s (wrong "
 		    "passphrase, or an unsupported key format)",
 		    s->cfg->identity, ssherr_text(s->ss));
@@ -651,6 +737,64 @@ session_auth(struct session *s)
 	free(cause);
 }
 
+/*
+ * The handshake failed: say why in words, from what the server sent in
+ * clear. No algorithm in common is permanent (only a configuration change
+ * on one side helps); a server that refuses before its banner (sshd's
+ * MaxStartups) is worth another try.
+ */
+static void
+session_handshake_failed(struct session *s, int rc)
+{
+	enum session_fail	 kind = SESSION_FAIL_COSTLY;
+	const char		*pre = s->kex.pre_banner;
+	char			*why, *cause;
+
+	if ((why = algos_mismatch(&s->kex, NULL)) != NULL)
+		kind = SESSION_FAIL_PERMANENT;
+	else if (s->kex.banner == NULL && pre != NULL)
+		why = xasprintf("the server answered \"%s\" instead of an SSH "
+		    "banner%s", pre, strstr(pre, "MaxStartups") != NULL ?
+		    " (it refuses new connections for now: too many "
+		    "unauthenticated ones, sshd's MaxStartups)" :
+		    " (is this port an SSH server?)");
+	else if (s->kex.banner == NULL && s->disconnect_msg == NULL &&
+	    (s->peer_closed || rc == LIBSSH2_ERROR_SOCKET_DISCONNECT ||
+	    rc == LIBSSH2_ERROR_SOCKET_RECV))
+		why = xstrdup("the server closed the connection before "
+		    "sending its SSH banner (too many unauthenticated "
+		    "connections: sshd's MaxStartups, or a TCP wrapper or "
+		    "firewall refusing us)");
+	if (why == NULL)
+		cause = session_ssh_cause(s, "SSH handshake", rc);
+	else
+		cause = xasprintf("SSH handshake with %s: %s", s->address, why);
+	session_fail(s, kind, cause);
+	free(cause);
+	free(why);
+}
+
+/* Warn when the server left us only last-resort algorithms. */
+static void
+session_check_weak(struct session *s)
+{
+	static const int	 methods[] = {
+		LIBSSH2_METHOD_KEX, LIBSSH2_METHOD_HOSTKEY,
+		LIBSSH2_METHOD_CRYPT_CS, LIBSSH2_METHOD_CRYPT_SC,
+		LIBSSH2_METHOD_MAC_CS, LIBSSH2_METHOD_MAC_SC
+	};
+	const char		*name;
+	size_t			 i;
+
+	for (i = 0; i < ARRAY_LEN(methods); i++) {
+		name = libssh2_session_methods(s->ss, methods[i]);
+		if (name != NULL && algos_weak(name))
+			log_warn(s->name, NULL, "the server offers nothing "
+			    "stronger than %s (SHA-1 or CBC): using it; update "
+			    "the server's SSH configuration", name);
+	}
+}
+
 /* Run the handshake, then verify the host key. */
 static void
 session_handshake(struct session *s)
@@ -662,11 +806,11 @@ session_handshake(struct session *s)
 	if (rc == LIBSSH2_ERROR_EAGAIN)
 		return;
 	if (rc != 0) {
-		cause = session_ssh_cause(s, "SSH handshake", rc);
-		session_fail(s, SESSION_FAIL_COSTLY, cause);
-		free(cause);
+		session_handshake_failed(s, rc);
 		return;
 	}
+	kexinit_clear(&s->kex);
+	session_check_weak(s);
 	session_set_state(s, SESSION_HOSTKEY, NULL, NULL);
 	if (hostkey_verify(s->ss, s->cfg, &cause) == -1) {
 		session_fail(s, SESSION_FAIL_PERMANENT, cause);

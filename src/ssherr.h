@@ -1,8 +1,8 @@
 /*
- * Classification of libssh2 return codes. On a dead link 1.10 reports
- * misleading codes (-23 from forward_accept, -14 from forward_listen_ex),
- * so everything that is not clearly about one channel counts as fatal to
- * the whole session.
+ * Classification and wording of libssh2 return codes. On a dead link
+ * libssh2 reports misleading codes (-23 from forward_accept, -14 from
+ * forward_listen_ex), so everything that is not clearly about one channel
+ * counts as fatal to the whole session.
  */
 #ifndef TUNNELS_SSHERR_H
 #define TUNNELS_SSHERR_H
@@ -45,5 +45,10 @@ ssherr_text(LIBSSH2_SESSION *ss)
 	libssh2_session_last_error(ss, &msg, &len, 0);
 	return msg != NULL && *msg != '\0' ? msg : "unknown error";
 }
+
+/* What a libssh2 error code means for a tunnel, as a phrase. */
+const char	*ssherr_meaning(int rc);
+/* "<meaning> (libssh2: <its text>, error <rc>)", malloc'd. */
+char		*ssherr_describe(LIBSSH2_SESSION *, int rc);
 
 #endif

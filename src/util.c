@@ -103,6 +103,24 @@ xasprintf(const char *fmt, ...)
 	return s;
 }
 
+/* Printable copy of untrusted bytes, cut at max (see util.h). */
+char *
+str_sanitize(const void *data, size_t len, size_t max)
+{
+	const unsigned char	*p = data;
+	size_t			 i, n = MIN(len, max);
+	char			*s = xmalloc(n + 4);
+
+	for (i = 0; i < n; i++)
+		s[i] = p[i] >= 0x20 && p[i] < 0x7f ? (char)p[i] : '?';
+	if (n < len) {
+		memcpy(s + n, "...", 3);
+		n += 3;
+	}
+	s[n] = '\0';
+	return s;
+}
+
 /* Milliseconds on the monotonic clock (never jumps with wall time). */
 int64_t
 time_now_ms(void)

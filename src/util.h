@@ -1,6 +1,7 @@
 /*
  * Small helpers shared by every module: allocators that abort on OOM,
- * monotonic time, fd flags, a growable byte buffer with a hard cap.
+ * monotonic time, printable copies of untrusted text, a growable byte
+ * buffer.
  */
 #ifndef TUNNELS_UTIL_H
 #define TUNNELS_UTIL_H
@@ -21,6 +22,13 @@ char	*xstrdup(const char *);
 char	*xstrndup(const char *, size_t);
 char	*xasprintf(const char *, ...) __attribute__((format(printf, 1, 2)));
 char	*xvasprintf(const char *, va_list) __attribute__((format(printf, 1, 0)));
+
+/*
+ * A printable copy of untrusted bytes (a server's banner or message) for
+ * logs and terminals: control and non-ASCII bytes become '?', at most max
+ * bytes are kept ("..." marks a cut).
+ */
+char	*str_sanitize(const void *, size_t len, size_t max);
 
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t	 time_now_ms(void);
