@@ -467,10 +467,14 @@ def test_instance_unit_next_to_main(configured, net):
         r = ct.systemctl("reload", inst)
         assert r.returncode == 0, r.stdout + r.stderr + ct.why(inst)
         assert ct.prop(inst, "StatusText") == "1/1 tunnels up"
-        r = ct.run("ls", "/var/lib/tunnels", check=True)
-        files = set(r.stdout.split())
-        assert len([f for f in files if f.endswith(".s1.session")]) == 2, (
-            "expected one session record per daemon: %s" % files)
+        # Each daemon writes its record once its exec channel has learned
+        # the server-side pid, a moment after the tunnel is up.
+        def records():
+            r = ct.run("ls", "/var/lib/tunnels", check=True)
+            files = [f for f in r.stdout.split() if f.endswith(".s1.session")]
+            return files if len(files) == 2 else None
+        wait_until(records, 15, "one session record per daemon in "
+                   "/var/lib/tunnels")
     finally:
         ct.systemctl("stop", inst, UNIT)
     for u in (UNIT, inst):
