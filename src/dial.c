@@ -41,7 +41,7 @@ struct dial {
 	struct loop		*loop;
 	struct resolve_result	 res;
 	int			 n;
-	int			 next;		/* next position in order[] */
+	int			 next;		/* the next attempt to start */
 	int			 inflight;
 	int64_t			 timeout_ms;
 	struct dial_attempt	 att[RESOLVE_MAX_ADDRS];	/* by position */
