@@ -38,6 +38,7 @@
 #include "backoff.h"
 #include "bridge.h"
 #include "config.h"
+#include "dial.h"
 #include "forward.h"
 #include "hostkey.h"
 #include "json.h"
@@ -86,10 +87,8 @@ struct session {
 	uint32_t			 revents;
 
 	struct resolve_req		*rq;
-	struct resolve_result		 addrs;
-	int				 addr_next;
+	struct dial			*dial;	/* TCP connects in flight */
 	char				 address[ADDR_TEXT_MAX];
-	int				 last_errno;
 
 	struct link			 link;	/* the socket, fd -1 when none */
 	LIBSSH2_SESSION			*ss;
@@ -117,7 +116,6 @@ struct session {
 
 static void	session_service(void *);
 static void	session_connect(struct session *);
-static void	session_try_next(struct session *);
 
 static const char *const session_state_names[] = {
 	"stopped", "connecting", "handshake", "hostkey", "auth", "up",
@@ -193,6 +191,17 @@ session_on_timer(void *arg)
 		session_connect(s);
 		break;
 	case SESSION_CONNECTING:
+		/*
+		 * Only name resolution runs under this deadline: each TCP
+		 * connect has its own (dial.c), and the handshake gets a
+		 * fresh one once connected.
+		 */
+		free(s->disconnect_msg);
+		s->disconnect_msg = xasprintf("timed out after %llds",
+		    (long long)s->cfg->connect_timeout_ms / 1000);
+		s->revents |= EPOLLERR;
+		loop_post(s->rt->loop, &s->post);
+		break;
 	case SESSION_HANDSHAKE:
 	case SESSION_HOSTKEY:
 	case SESSION_AUTH:
@@ -362,6 +371,8 @@ session_teardown(struct session *s)
 
 	resolve_cancel(s->rq);
 	s->rq = NULL;
+	dial_cancel(s->dial);
+	s->dial = NULL;
 	loop_timer_stop(s->rt->loop, &s->alive);
 	s->tx_fwd = NULL;
 	s->listen_slot = NULL;
@@ -460,7 +471,46 @@ session_start(struct session *s)
 	session_connect(s);
 }
 
-/* Name lookup finished: start the TCP connect. */
+/*
+ * The race of TCP connects ended (dial.c): hand the winner to the service,
+ * which starts SSH on it under a fresh connect_timeout, or fail with every
+ * address's own cause.
+ */
+static void
+session_dialed(void *arg, const struct dial_result *r)
+{
+	struct session	*s = arg;
+	char		*msg;
+
+	s->dial = NULL;
+	if (r->fd == -1) {
+		/* One address names itself; several need the host too. */
+		if (r->tried > 1)
+			msg = xasprintf("connect to %s: %s", s->cfg->host,
+			    r->error);
+		else
+			msg = xasprintf("connect to %s", r->error);
+		session_fail(s, r->cheap ? SESSION_FAIL_CHEAP :
+		    SESSION_FAIL_COSTLY, msg);
+		free(msg);
+		return;
+	}
+	snprintf(s->address, sizeof s->address, "%s", r->address);
+	if (loop_io_add(s->rt->loop, &s->io, r->fd, EPOLLOUT) == -1) {
+		msg = xasprintf("connect to %s: epoll: %s", s->address,
+		    strerror(errno));
+		close(r->fd);
+		session_fail(s, SESSION_FAIL_COSTLY, msg);
+		free(msg);
+		return;
+	}
+	s->link.fd = r->fd;
+	/* Handshake and authentication: connect_timeout from now. */
+	loop_timer_in(s->rt->loop, &s->timer, s->cfg->connect_timeout_ms);
+	loop_post(s->rt->loop, &s->post);
+}
+
+/* Name lookup finished: race the TCP connects to its addresses. */
 static void
 session_resolved(void *arg, const struct resolve_result *res,
     const char *error)
@@ -476,10 +526,10 @@ session_resolved(void *arg, const struct resolve_result *res,
 		free(msg);
 		return;
 	}
-	s->addrs = *res;
-	s->addr_next = 0;
-	s->last_errno = 0;
-	session_try_next(s);
+	/* The connects have their own deadlines from here (dial.c). */
+	loop_timer_stop(s->rt->loop, &s->timer);
+	s->dial = dial_start(s->rt->loop, res, s->cfg->connect_timeout_ms,
+	    session_dialed, s);
 }
 
 /* Begin a connection attempt: resolve, then connect. */
@@ -491,70 +541,10 @@ session_connect(struct session *s)
 	free(s->disconnect_msg);
 	s->disconnect_msg = NULL;
 	session_set_state(s, SESSION_CONNECTING, NULL, NULL);
-	/* One deadline covers connect, handshake and authentication. */
+	/* This deadline covers the name lookup (see session_on_timer). */
 	loop_timer_in(s->rt->loop, &s->timer, s->cfg->connect_timeout_ms);
 	s->rq = resolve_start(s->rt->resolver, s->cfg->host, s->cfg->port,
 	    session_resolved, s);
-}
-
-/* Format a socket address as "1.2.3.4:22" or "[::1]:22". */
-static void
-session_format_addr(const struct sockaddr *sa, socklen_t len, char *out,
-    size_t outlen)
-{
-	char	host[NI_MAXHOST], port[NI_MAXSERV];
-
-	if (getnameinfo(sa, len, host, sizeof host, port, sizeof port,
-	    NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
-		snprintf(out, outlen, "?");
-		return;
-	}
-	snprintf(out, outlen, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
-	    host, port);
-}
-
-/* Connect to the next resolved address, or fail if none is left. */
-static void
-session_try_next(struct session *s)
-{
-	const struct sockaddr	*sa;
-	socklen_t		 len;
-	char			*msg;
-	int			 fd, cheap;
-
-	while (s->addr_next < s->addrs.n) {
-		sa = (const struct sockaddr *)&s->addrs.addrs[s->addr_next];
-		len = s->addrs.lens[s->addr_next];
-		s->addr_next++;
-		session_format_addr(sa, len, s->address, sizeof s->address);
-		fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
-		    SOCK_CLOEXEC, 0);
-		if (fd == -1) {
-			s->last_errno = errno;
-			continue;
-		}
-		if (connect(fd, sa, len) == -1 && errno != EINPROGRESS) {
-			s->last_errno = errno;
-			close(fd);
-			continue;
-		}
-		if (loop_io_add(s->rt->loop, &s->io, fd, EPOLLOUT) == -1) {
-			s->last_errno = errno;
-			close(fd);
-			continue;
-		}
-		s->link.fd = fd;
-		return;
-	}
-	/* Refused or unreachable cost the server nothing: retry soon. */
-	cheap = s->last_errno == ECONNREFUSED || s->last_errno == ENETUNREACH ||
-	    s->last_errno == EHOSTUNREACH || s->last_errno == ETIMEDOUT ||
-	    s->last_errno == 0;
-	msg = xasprintf("connect to %s: %s", s->address,
-	    s->disconnect_msg ? s->disconnect_msg :
-	    strerror(s->last_errno ? s->last_errno : ETIMEDOUT));
-	session_fail(s, cheap ? SESSION_FAIL_CHEAP : SESSION_FAIL_COSTLY, msg);
-	free(msg);
 }
 
 /* Read the passphrase file (first line); NULL with *cause on error. */
@@ -611,26 +601,6 @@ session_begin_ssh(struct session *s)
 	}
 	s->link.last_rx_ms = loop_now(s->rt->loop);
 	session_set_state(s, SESSION_HANDSHAKE, s->address, NULL);
-}
-
-/* The non-blocking connect completed or failed. */
-static void
-session_connected(struct session *s)
-{
-	socklen_t	len = sizeof(int);
-	int		err = 0;
-
-	if (getsockopt(s->link.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
-		err = errno;
-	if (err == 0 && s->disconnect_msg == NULL) {
-		session_begin_ssh(s);
-		return;
-	}
-	s->last_errno = err ? err : ETIMEDOUT;
-	loop_io_del(s->rt->loop, &s->io);
-	close(s->link.fd);
-	s->link.fd = -1;
-	session_try_next(s);
 }
 
 /* The cause of a libssh2 failure, preferring the server's own reason. */
@@ -1080,10 +1050,10 @@ session_service(void *arg)
 		before = s->state;
 		switch (s->state) {
 		case SESSION_CONNECTING:
-			if (s->link.fd != -1 &&
-			    (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
-				session_connected(s);
-			else if (s->link.fd == -1 && s->disconnect_msg != NULL) {
+			if (s->link.fd != -1)
+				/* Connected (session_dialed): start SSH. */
+				session_begin_ssh(s);
+			else if (s->disconnect_msg != NULL) {
 				/* The deadline passed while resolving. */
 				cause = xasprintf("resolving %s %s",
 				    s->cfg->host, s->disconnect_msg);
