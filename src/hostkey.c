@@ -125,9 +125,10 @@ hostkey_prepare(LIBSSH2_SESSION *ss, const struct config_server *srv,
 	 * No usable entry: offer everything, so that the "unknown host key"
 	 * message can show the fingerprint of the server's best key.
 	 */
-	for (i = 0; pref.len == 0 && i < ARRAY_LEN(hostkey_types); i++)
-		buf_printf(&pref, "%s%s", i > 0 ? "," : "",
-		    hostkey_types[i].algs);
+	if (pref.len == 0)
+		for (i = 0; i < ARRAY_LEN(hostkey_types); i++)
+			buf_printf(&pref, "%s%s", i > 0 ? "," : "",
+			    hostkey_types[i].algs);
 	if (libssh2_session_method_pref(ss, LIBSSH2_METHOD_HOSTKEY,
 	    buf_cstr(&pref)) != 0) {
 		*cause = xasprintf("cannot set host key algorithms \"%s\"",
