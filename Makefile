@@ -37,7 +37,8 @@ SSH2_DEP     = $(SSH2_DIR)/lib/libssh2.a
 SSH2_SOURCE  = static
 endif
 
-PKGS	 = yaml-0.1 libsystemd
+# libcrypto directly too: knownhosts.c hashes host names (HMAC-SHA1).
+PKGS	 = yaml-0.1 libsystemd libcrypto
 PKG_CFLAGS := $(SSH2_CFLAGS) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(SSH2_LIBS) $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 VERSION	:= $(shell cat VERSION 2>/dev/null || echo 0.1.0)
@@ -59,8 +60,8 @@ SOBJS	 = $(SRCS:src/%.c=$(B)/asan/obj/%.o)
 
 # Modules the unit tests link: no SSH session, no network.
 PURE	 = util addr algos kexinit sshmem dial config config_yaml config_server \
-	   config_files config_tunnel keyfile backoff nginx json notify base64 \
-	   loop log link
+	   config_files config_tunnel keyfile knownhosts backoff nginx json \
+	   notify base64 loop log link
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(B)/unit/%)
 PURE_OBJS  = $(foreach m,$(PURE),$(if $(wildcard src/$(m).c),$(B)/asan/obj/$(m).o))

@@ -182,8 +182,10 @@ algos_check(enum algos_kind kind, const char *dir, const char *theirs,
 	if (algos_agree(ours, theirs, &len) != NULL)
 		return NULL;
 	real = algos_real_names(theirs);
-	why = xasprintf("no common %s%s: the server offers %s; tunnels has %s",
-	    algos_lists[kind].what, dir, real, ours);
+	why = xasprintf("no common %s%s: the server offers %s; tunnels has %s%s",
+	    algos_lists[kind].what, dir, real, ours, kind == ALGOS_HOSTKEY &&
+	    strcmp(ours, algos_offer(kind)) != 0 ? " (the key types "
+	    "known_hosts or host_key holds for this server)" : "");
 	free(real);
 	return why;
 }

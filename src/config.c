@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
@@ -29,18 +30,62 @@
 
 /* Stable sort by line, then column (insertion sort: lists are short). */
 static void
-config_errors_sort(struct config_errors *errs)
+config_errors_sort_list(struct config_error *v, size_t n)
 {
 	struct config_error	 e;
 	size_t			 i, j;
 
-	for (i = 1; i < errs->n; i++) {
-		e = errs->v[i];
-		for (j = i; j > 0 && (errs->v[j - 1].line > e.line ||
-		    (errs->v[j - 1].line == e.line &&
-		    errs->v[j - 1].col > e.col)); j--)
-			errs->v[j] = errs->v[j - 1];
-		errs->v[j] = e;
+	for (i = 1; i < n; i++) {
+		e = v[i];
+		for (j = i; j > 0 && (v[j - 1].line > e.line ||
+		    (v[j - 1].line == e.line && v[j - 1].col > e.col)); j--)
+			v[j] = v[j - 1];
+		v[j] = e;
+	}
+}
+
+/* Sort the errors and the warnings by place. */
+static void
+config_errors_sort(struct config_errors *errs)
+{
+	config_errors_sort_list(errs->v, errs->n);
+	config_errors_sort_list(errs->warn, errs->n_warn);
+}
+
+/* Append a warning located at a node's start (NULL: no place). */
+void
+config_warning_at(struct config_ctx *ctx, const yaml_node_t *node,
+    const char *fmt, ...)
+{
+	struct config_errors	*errs = ctx->errs;
+	struct config_error	*w;
+	va_list			 ap;
+
+	errs->warn = xreallocarray(errs->warn, errs->n_warn + 1,
+	    sizeof *errs->warn);
+	w = &errs->warn[errs->n_warn++];
+	va_start(ap, fmt);
+	w->msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	w->line = node != NULL ? (int)node->start_mark.line + 1 : 0;
+	w->col = node != NULL ? (int)node->start_mark.column + 1 : 0;
+}
+
+/* Print "FILE:LINE:COL: warning: message" lines. */
+void
+config_warnings_print(const struct config_errors *errs, FILE *fp)
+{
+	const char	*file = errs->file != NULL ? errs->file : "-";
+	size_t		 i;
+
+	for (i = 0; i < errs->n_warn; i++) {
+		if (errs->warn[i].line == 0)
+			fprintf(fp, "%s: warning: %s\n", file,
+			    errs->warn[i].msg);
+		else
+			fprintf(fp, "%s:%d:%d: warning: %s\n", file,
+			    errs->warn[i].line, errs->warn[i].col,
+			    errs->warn[i].msg);
 	}
 }
 
@@ -79,6 +124,9 @@ config_errors_clear(struct config_errors *errs)
 	for (i = 0; i < errs->n; i++)
 		free(errs->v[i].msg);
 	free(errs->v);
+	for (i = 0; i < errs->n_warn; i++)
+		free(errs->warn[i].msg);
+	free(errs->warn);
 	free(errs->file);
 	memset(errs, 0, sizeof *errs);
 }

@@ -82,12 +82,16 @@ struct config_errors {
 	char			*file;
 	struct config_error	*v;
 	size_t			 n;
+	/* Warnings: worth saying, but the config stays valid. */
+	struct config_error	*warn;
+	size_t			 n_warn;
 };
 
 /*
  * Parse YAML text. path is used for messages and relative-path checks.
  * check_files: also check the filesystem (identity exists, is readable,
- * mode not group/other readable, not RSA; known_hosts exists ...).
+ * mode not group/other readable, not DSA; known_hosts exists and
+ * parses ...).
  * Returns NULL when errs->n > 0 after the call.
  */
 struct config	*config_parse(const char *path, const char *text, size_t len,
@@ -105,6 +109,8 @@ void		 config_free(struct config *);
 
 /* Print every error as "FILE:LINE:COL: message" (one per line). */
 void		 config_errors_print(const struct config_errors *, FILE *);
+/* Print every warning as "FILE:LINE:COL: warning: message". */
+void		 config_warnings_print(const struct config_errors *, FILE *);
 void		 config_errors_clear(struct config_errors *);
 /* Error i formatted as config_errors_print prints it (malloc'd). */
 char		*config_error_text(const struct config_errors *, size_t i);

@@ -1,8 +1,9 @@
 /*
  * The filesystem checks of `tunnels check` and of loading: the files a
- * server names must exist and be readable, secrets must be private, and
- * the identity must be a key type that libssh2 and a modern sshd agree
- * on (see keyfile.c). Only run when config_parse is asked to.
+ * server names must exist and be readable, secrets must be private, the
+ * identity must be a key type that libssh2 and a modern sshd agree on
+ * (see keyfile.c), and known_hosts must parse as the daemon will read it
+ * (knownhosts.c). Only run when config_parse is asked to.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,8 @@
 #include "config.h"
 #include "config_int.h"
 #include "keyfile.h"
+#include "knownhosts.h"
+#include "util.h"
 
 /*
  * Check a secret file (identity, passphrase): exists, regular, private
@@ -64,7 +67,10 @@ config_check_secret(struct config_ctx *ctx, yaml_node_t *node,
 	return 1;
 }
 
-/* Check that the identity is a key libssh2 1.10 can use with sshd 9. */
+/*
+ * Check that the identity is a key libssh2 can use with a current sshd:
+ * ed25519, ECDSA or RSA (signed with rsa-sha2-256/512), not DSA.
+ */
 static void
 config_check_identity(struct config_ctx *ctx, yaml_node_t *node,
     const struct config_server *srv)
@@ -78,12 +84,6 @@ config_check_identity(struct config_ctx *ctx, yaml_node_t *node,
 		return;
 	}
 	switch (ki.type) {
-	case KEYFILE_RSA:
-		config_error_at(ctx, node, "identity \"%s\" is an RSA key: "
-		    "libssh2 1.10 signs RSA only with ssh-rsa (SHA-1), which "
-		    "OpenSSH 8.8 and later refuse; generate an ed25519 key "
-		    "with ssh-keygen -t ed25519", srv->identity);
-		break;
 	case KEYFILE_DSA:
 		config_error_at(ctx, node, "identity \"%s\" is a DSA key, "
 		    "which OpenSSH 7.0 and later refuse; generate an ed25519 "
@@ -97,6 +97,39 @@ config_check_identity(struct config_ctx *ctx, yaml_node_t *node,
 		break;
 	}
 	keyfile_info_clear(&ki);
+}
+
+/*
+ * Read known_hosts as the daemon will: a malformed line is an error (the
+ * daemon would refuse the server), an @cert-authority line for this
+ * server only a warning (skipped: certificates are not supported).
+ */
+static void
+config_check_known_hosts(struct config_ctx *ctx, yaml_node_t *node,
+    const struct config_server *srv)
+{
+	struct knownhosts	 kh;
+	char			*name, *cause = NULL;
+	size_t			 i;
+
+	/* Without a host (an error already) the syntax is still checked. */
+	name = srv->host != NULL ? knownhosts_name(srv->host, srv->port) :
+	    xstrdup("");
+	if (knownhosts_load(srv->known_hosts, name, &kh, &cause) == -1) {
+		config_error_at(ctx, node, "%s", cause);
+		free(cause);
+		free(name);
+		return;
+	}
+	for (i = 0; i < kh.n && srv->host != NULL; i++)
+		if (kh.v[i].marker == KNOWNHOSTS_CERT_AUTHORITY)
+			config_warning_at(ctx, node, "server \"%s\": %s:%d: "
+			    "@cert-authority line for %s ignored: host "
+			    "certificates are not supported; list the "
+			    "server's own host key", srv->name,
+			    srv->known_hosts, kh.v[i].line, name);
+	knownhosts_clear(&kh);
+	free(name);
 }
 
 /*
@@ -142,4 +175,5 @@ config_check_server_files(struct config_ctx *ctx,
 		return;
 	}
 	close(fd);
+	config_check_known_hosts(ctx, known_hosts, srv);
 }

@@ -69,6 +69,9 @@ void		 config_error_add(struct config_errors *, int line, int col,
 		    char *msg);
 void		 config_error_at(struct config_ctx *, const yaml_node_t *,
 		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* config.c: a warning located at a node's start (NULL: no place). */
+void		 config_warning_at(struct config_ctx *, const yaml_node_t *,
+		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void		 config_yaml_error(struct config_ctx *, const yaml_parser_t *,
 		    const char *text, size_t len);
 yaml_node_t	*config_node(struct config_ctx *, int index);

@@ -1,150 +1,142 @@
 /*
- * Host key verification. libssh2 1.10's known-hosts check needs the key
- * type bits (without them an entry of another type reads as a mismatch),
- * and by default it negotiates ECDSA first, so a known_hosts file holding
- * only an ed25519 line would report "not found". We therefore learn which
- * types the file has for this host and pin the HOSTKEY preference to them.
+ * Host key verification. known_hosts is read by knownhosts.c the way
+ * ssh(1) reads it (markers, patterns, hashed names); libssh2's own parser
+ * knows no markers and would misread an "@revoked" line. Before the
+ * handshake we pin the HOSTKEY preference to the types the file holds for
+ * this host, so the server is asked for a key we can check: libssh2 would
+ * otherwise negotiate ECDSA first and a file holding only an ed25519 line
+ * would read as "unknown".
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "algos.h"
 #include "base64.h"
 #include "config.h"
 #include "hostkey.h"
+#include "knownhosts.h"
+#include "log.h"
 #include "util.h"
 
 struct hostkey_type {
-	int		 hostkey_type;	/* LIBSSH2_HOSTKEY_TYPE_* */
-	int		 known_bit;	/* LIBSSH2_KNOWNHOST_KEY_* */
-	const char	*name;		/* SSH algorithm name */
+	const char	*type;	/* in known_hosts and inside key blobs */
+	const char	*algs;	/* HOSTKEY algorithms for it, best first */
 };
 
-/* In order of preference. RSA last: 1.10 can only verify ssh-rsa (SHA-1). */
+/* In order of preference. */
 static const struct hostkey_type hostkey_types[] = {
-	{ LIBSSH2_HOSTKEY_TYPE_ED25519, LIBSSH2_KNOWNHOST_KEY_ED25519,
-	  "ssh-ed25519" },
-	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_256, LIBSSH2_KNOWNHOST_KEY_ECDSA_256,
-	  "ecdsa-sha2-nistp256" },
-	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_384, LIBSSH2_KNOWNHOST_KEY_ECDSA_384,
-	  "ecdsa-sha2-nistp384" },
-	{ LIBSSH2_HOSTKEY_TYPE_ECDSA_521, LIBSSH2_KNOWNHOST_KEY_ECDSA_521,
-	  "ecdsa-sha2-nistp521" },
-	{ LIBSSH2_HOSTKEY_TYPE_RSA, LIBSSH2_KNOWNHOST_KEY_SSHRSA, "ssh-rsa" },
+	{ "ssh-ed25519",	 "ssh-ed25519" },
+	{ "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp256" },
+	{ "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp384" },
+	{ "ecdsa-sha2-nistp521", "ecdsa-sha2-nistp521" },
+	/*
+	 * One RSA key, three signature algorithms: SHA-2 first; ssh-rsa
+	 * (SHA-1, refused by OpenSSH >= 8.8 by default) only when the
+	 * server offers nothing else, and then hostkey_verify warns.
+	 */
+	{ "ssh-rsa",		 "rsa-sha2-512,rsa-sha2-256,ssh-rsa" },
 };
 
-/* The table entry for a libssh2 host key type, or NULL. */
-static const struct hostkey_type *
-hostkey_type_find(int hostkey_type)
-{
-	size_t	i;
-
-	for (i = 0; i < ARRAY_LEN(hostkey_types); i++)
-		if (hostkey_types[i].hostkey_type == hostkey_type)
-			return &hostkey_types[i];
-	return NULL;
-}
-
-/* The table entry for an algorithm name, or NULL. */
+/* The table entry for a key type name of length len, or NULL. */
 static const struct hostkey_type *
 hostkey_type_by_name(const char *name, size_t len)
 {
 	size_t	i;
 
 	for (i = 0; i < ARRAY_LEN(hostkey_types); i++)
-		if (strlen(hostkey_types[i].name) == len &&
-		    strncmp(hostkey_types[i].name, name, len) == 0)
+		if (strlen(hostkey_types[i].type) == len &&
+		    strncmp(hostkey_types[i].type, name, len) == 0)
 			return &hostkey_types[i];
 	return NULL;
 }
 
 /*
- * The name OpenSSH writes in known_hosts: "host" on port 22, else
- * "[host]:port". Passing it with port -1 makes libssh2 match exactly
- * that, as OpenSSH does, instead of also accepting the port-22 entry.
+ * Load the known_hosts entries for this server ("host" on port 22, else
+ * "[host]:port", as OpenSSH writes them). @cert-authority lines cannot
+ * be used (no certificate support): say so once per server and run.
+ * Returns 0, or -1 with *cause.
  */
-static char *
-hostkey_known_name(const struct config_server *srv)
+static int
+hostkey_load(const struct config_server *srv, struct knownhosts *kh,
+    char **name, char **cause)
 {
-	if (srv->port == 22)
-		return xstrdup(srv->host);
-	return xasprintf("[%s]:%d", srv->host, srv->port);
-}
+	char	*key;
+	size_t	 i;
 
-/* Load known_hosts into a fresh collection; NULL with *cause on error. */
-static LIBSSH2_KNOWNHOSTS *
-hostkey_load(LIBSSH2_SESSION *ss, const struct config_server *srv,
-    char **cause)
-{
-	LIBSSH2_KNOWNHOSTS	*kh = libssh2_knownhost_init(ss);
-	int			 rc;
-
-	if (kh == NULL) {
-		*cause = xstrdup("out of memory for known_hosts");
-		return NULL;
+	*name = knownhosts_name(srv->host, srv->port);
+	if (knownhosts_load(srv->known_hosts, *name, kh, cause) == -1) {
+		free(*name);
+		*name = NULL;
+		return -1;
 	}
-	rc = libssh2_knownhost_readfile(kh, srv->known_hosts,
-	    LIBSSH2_KNOWNHOST_FILE_OPENSSH);
-	/* A partial load is still an error: never trust half a file. */
-	if (rc < 0) {
-		*cause = xasprintf("cannot load known_hosts \"%s\" (libssh2 "
-		    "error %d: unreadable, or a line it cannot parse)",
-		    srv->known_hosts, rc);
-		libssh2_knownhost_free(kh);
-		return NULL;
+	for (i = 0; i < kh->n; i++) {
+		if (kh->v[i].marker != KNOWNHOSTS_CERT_AUTHORITY)
+			continue;
+		key = xasprintf("hostkey-cert-authority %s", srv->name);
+		if (log_first(key))
+			log_warn(srv->name, NULL, "%s:%d: @cert-authority line "
+			    "for %s ignored: host certificates are not "
+			    "supported; list the server's own host key",
+			    srv->known_hosts, kh->v[i].line, *name);
+		free(key);
+		break;
 	}
-	return kh;
+	return 0;
 }
 
 /* Pin the HOSTKEY method list before the handshake. */
 int
 hostkey_prepare(LIBSSH2_SESSION *ss, const struct config_server *srv,
-    char **cause)
+    char **offered, char **cause)
 {
-	LIBSSH2_KNOWNHOSTS		*kh;
 	const struct hostkey_type	*t;
+	struct knownhosts		 kh;
 	struct buf			 pref;
 	char				*name;
-	size_t				 i, len;
-	int				 rc, ret = -1;
+	size_t				 i, j, len;
+	int				 ret = -1;
 
 	buf_init(&pref);
 	if (srv->host_key != NULL) {
 		len = strcspn(srv->host_key, " ");
-		t = hostkey_type_by_name(srv->host_key, len);
-		if (t == NULL) {
+		if ((t = hostkey_type_by_name(srv->host_key, len)) == NULL) {
 			*cause = xasprintf("unsupported host_key type \"%.*s\"",
 			    (int)len, srv->host_key);
-			return -1;
+			goto out;
 		}
-		buf_printf(&pref, "%s", t->name);
+		buf_printf(&pref, "%s", t->algs);
 	} else {
-		if ((kh = hostkey_load(ss, srv, cause)) == NULL)
-			return -1;
-		name = hostkey_known_name(srv);
+		if (hostkey_load(srv, &kh, &name, cause) == -1)
+			goto out;
+		/* Revoked and CA keys say nothing about what to ask for. */
 		for (i = 0; i < ARRAY_LEN(hostkey_types); i++) {
 			t = &hostkey_types[i];
-			/*
-			 * A dummy key of this type: MISMATCH means the file
-			 * holds a key of this type for the host.
-			 */
-			rc = libssh2_knownhost_checkp(kh, name, -1, "x", 1,
-			    LIBSSH2_KNOWNHOST_TYPE_PLAIN |
-			    LIBSSH2_KNOWNHOST_KEYENC_RAW | t->known_bit, NULL);
-			if (rc == LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
+			for (j = 0; j < kh.n; j++)
+				if (kh.v[j].marker == KNOWNHOSTS_PLAIN &&
+				    strcmp(kh.v[j].type, t->type) == 0)
+					break;
+			if (j < kh.n)
 				buf_printf(&pref, "%s%s", pref.len ? "," : "",
-				    t->name);
+				    t->algs);
 		}
+		knownhosts_clear(&kh);
 		free(name);
-		libssh2_knownhost_free(kh);
 	}
-	ret = 0;
-	/* No entry at all: keep the defaults, verify will say "unknown". */
-	if (pref.len > 0 && libssh2_session_method_pref(ss,
-	    LIBSSH2_METHOD_HOSTKEY, buf_cstr(&pref)) != 0) {
+	/*
+	 * No usable entry: offer everything, so that the "unknown host key"
+	 * message can show the fingerprint of the server's best key.
+	 */
+	if (pref.len == 0)
+		buf_printf(&pref, "%s", algos_offer(ALGOS_HOSTKEY));
+	if (libssh2_session_method_pref(ss, LIBSSH2_METHOD_HOSTKEY,
+	    buf_cstr(&pref)) != 0) {
 		*cause = xasprintf("cannot set host key algorithms \"%s\"",
 		    buf_cstr(&pref));
-		ret = -1;
+		goto out;
 	}
+	*offered = xstrdup(buf_cstr(&pref));
+	ret = 0;
+out:
 	buf_clear(&pref);
 	return ret;
 }
@@ -153,36 +145,38 @@ hostkey_prepare(LIBSSH2_SESSION *ss, const struct config_server *srv,
 char *
 hostkey_describe(LIBSSH2_SESSION *ss)
 {
-	const struct hostkey_type	*t;
-	const char			*hash;
-	char				*b64, *s;
-	size_t				 len;
-	int				 type;
+	const char	*key, *hash, *alg;
+	char		*b64, *s;
+	size_t		 len;
+	int		 type;
 
-	if (libssh2_session_hostkey(ss, &len, &type) == NULL)
+	if ((key = libssh2_session_hostkey(ss, &len, &type)) == NULL)
 		return xstrdup("(no host key)");
-	t = hostkey_type_find(type);
+	/* The algorithm says more than the key type: rsa-sha2-512. */
+	if ((alg = libssh2_session_methods(ss, LIBSSH2_METHOD_HOSTKEY)) ==
+	    NULL && (alg = knownhosts_blob_type((const unsigned char *)key,
+	    len)) == NULL)
+		alg = "unknown";
 	hash = libssh2_hostkey_hash(ss, LIBSSH2_HOSTKEY_HASH_SHA256);
 	if (hash == NULL)
-		return xasprintf("%s (no fingerprint)", t ? t->name : "unknown");
+		return xasprintf("%s (no fingerprint)", alg);
 	/* OpenSSH prints SHA256 fingerprints as unpadded base64. */
 	b64 = base64_encode(hash, 32, 0);
-	s = xasprintf("%s SHA256:%s", t ? t->name : "unknown", b64);
+	s = xasprintf("%s SHA256:%s", alg, b64);
 	free(b64);
 	return s;
 }
 
 /* Compare the negotiated key with the one pinned in the config. */
 static int
-hostkey_verify_pinned(LIBSSH2_SESSION *ss, const struct config_server *srv,
-    const char *key, size_t keylen, const char *desc, char **cause)
+hostkey_verify_pinned(const struct config_server *srv, const char *key,
+    size_t keylen, const char *desc, char **cause)
 {
 	char		*b64 = base64_encode(key, keylen, 1);
 	const char	*pinned;
 	size_t		 tlen = strcspn(srv->host_key, " "), blen = strlen(b64);
 	int		 ok = 0;
 
-	(void)ss;
 	/* Compare "TYPE BASE64 [comment]": the base64 must match whole. */
 	if (srv->host_key[tlen] == ' ') {
 		pinned = srv->host_key + tlen + 1;
@@ -190,11 +184,74 @@ hostkey_verify_pinned(LIBSSH2_SESSION *ss, const struct config_server *srv,
 		    (pinned[blen] == '\0' || pinned[blen] == ' ');
 	}
 	free(b64);
-	if (!ok)
+	if (!ok) {
 		*cause = xasprintf("host key mismatch for %s:%d: the server "
 		    "offered %s, which is not the host_key pinned in the "
 		    "config; refusing to connect", srv->host, srv->port, desc);
-	return ok ? 0 : -1;
+		return -1;
+	}
+	log_info(srv->name, NULL, "host key %s matches the pinned host_key",
+	    desc);
+	return 0;
+}
+
+/*
+ * Compare the negotiated key with the known_hosts entries for the host:
+ * a revoked key is refused even if also listed plainly, then match,
+ * changed (another key of the same type), or unknown.
+ */
+static int
+hostkey_verify_known(const struct config_server *srv, const char *key,
+    size_t keylen, const char *ktype, const char *desc, char **cause)
+{
+	const struct knownhosts_entry	*e;
+	struct knownhosts		 kh;
+	char				*name;
+	size_t				 i;
+	int				 same_type = 0, ret = -1;
+
+	if (hostkey_load(srv, &kh, &name, cause) == -1)
+		return -1;
+	for (i = 0; i < kh.n; i++) {
+		e = &kh.v[i];
+		if (e->marker == KNOWNHOSTS_REVOKED && e->bloblen == keylen &&
+		    memcmp(e->blob, key, keylen) == 0) {
+			*cause = xasprintf("host key REVOKED for %s: the server "
+			    "offered %s, which %s:%d marks @revoked; refusing "
+			    "to connect (give the server a new host key and "
+			    "list that instead)", name, desc,
+			    srv->known_hosts, e->line);
+			goto out;
+		}
+	}
+	for (i = 0; i < kh.n; i++) {
+		e = &kh.v[i];
+		if (e->marker != KNOWNHOSTS_PLAIN)
+			continue;
+		if (e->bloblen == keylen && memcmp(e->blob, key, keylen) == 0) {
+			log_info(srv->name, NULL, "host key %s matches %s:%d",
+			    desc, srv->known_hosts, e->line);
+			ret = 0;
+			goto out;
+		}
+		if (strcmp(e->type, ktype) == 0)
+			same_type = 1;
+	}
+	if (same_type)
+		*cause = xasprintf("HOST KEY CHANGED for %s: the server offered "
+		    "%s but %s holds a different %s key for it; refusing to "
+		    "connect (a reinstalled server, or a man-in-the-middle)",
+		    name, desc, srv->known_hosts, ktype);
+	else
+		*cause = xasprintf("unknown host key for %s: the server offered "
+		    "%s, which is not in %s; after checking that fingerprint "
+		    "on the server (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub)"
+		    ", add it with: ssh-keyscan -p %d %s >> %s", name, desc,
+		    srv->known_hosts, srv->port, srv->host, srv->known_hosts);
+out:
+	knownhosts_clear(&kh);
+	free(name);
+	return ret;
 }
 
 /* Check the negotiated host key; a failure is permanent for this server. */
@@ -202,56 +259,32 @@ int
 hostkey_verify(LIBSSH2_SESSION *ss, const struct config_server *srv,
     char **cause)
 {
-	const struct hostkey_type	*t;
-	LIBSSH2_KNOWNHOSTS		*kh = NULL;
-	const char			*key;
-	char				*desc, *name = NULL;
-	size_t				 keylen;
-	int				 type, rc, ret = -1;
+	const char	*key, *ktype, *alg;
+	char		*desc;
+	size_t		 keylen;
+	int		 type, ret = -1;
 
 	key = libssh2_session_hostkey(ss, &keylen, &type);
 	desc = hostkey_describe(ss);
-	if (key == NULL || (t = hostkey_type_find(type)) == NULL) {
+	if (key == NULL || (ktype = knownhosts_blob_type(
+	    (const unsigned char *)key, keylen)) == NULL) {
 		*cause = xasprintf("unsupported host key type from %s:%d (%s)",
 		    srv->host, srv->port, desc);
 		goto out;
 	}
-	if (srv->host_key != NULL) {
-		ret = hostkey_verify_pinned(ss, srv, key, keylen, desc, cause);
-		goto out;
-	}
-	if ((kh = hostkey_load(ss, srv, cause)) == NULL)
-		goto out;
-	name = hostkey_known_name(srv);
-	rc = libssh2_knownhost_checkp(kh, name, -1, key, keylen,
-	    LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW |
-	    t->known_bit, NULL);
-	switch (rc) {
-	case LIBSSH2_KNOWNHOST_CHECK_MATCH:
-		ret = 0;
-		break;
-	case LIBSSH2_KNOWNHOST_CHECK_MISMATCH:
-		*cause = xasprintf("HOST KEY CHANGED for %s: the server offered "
-		    "%s but %s holds a different %s key for it; refusing to "
-		    "connect (a reinstalled server, or a man-in-the-middle)",
-		    name, desc, srv->known_hosts, t->name);
-		break;
-	case LIBSSH2_KNOWNHOST_CHECK_NOTFOUND:
-		*cause = xasprintf("unknown host key for %s: the server offered "
-		    "%s, which is not in %s; after checking that fingerprint "
-		    "on the server (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub)"
-		    ", add it with: ssh-keyscan -p %d %s >> %s", name, desc,
-		    srv->known_hosts, srv->port, srv->host, srv->known_hosts);
-		break;
-	default:
-		*cause = xasprintf("cannot check host key for %s in %s",
-		    name, srv->known_hosts);
-		break;
-	}
+	if (srv->host_key != NULL)
+		ret = hostkey_verify_pinned(srv, key, keylen, desc, cause);
+	else
+		ret = hostkey_verify_known(srv, key, keylen, ktype, desc,
+		    cause);
+	alg = libssh2_session_methods(ss, LIBSSH2_METHOD_HOSTKEY);
+	if (ret == 0 && alg != NULL && strcmp(alg, "ssh-rsa") == 0)
+		log_warn(srv->name, NULL, "the server signed its host key "
+		    "with ssh-rsa (SHA-1): it offers neither rsa-sha2-512 "
+		    "nor rsa-sha2-256 nor any other key type listed for it; "
+		    "accepted, but upgrade the server's OpenSSH or give it "
+		    "an ed25519 host key");
 out:
-	if (kh != NULL)
-		libssh2_knownhost_free(kh);
-	free(name);
 	free(desc);
 	return ret;
 }

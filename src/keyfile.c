@@ -2,7 +2,8 @@
  * SSH private key inspection without decryption. The OpenSSH format keeps
  * the key type and public blob in clear text before the (possibly
  * encrypted) private part; PEM files name their type in the BEGIN line.
- * This is enough to refuse RSA/DSA identities before libssh2 tries them.
+ * This is enough to refuse DSA identities before libssh2 tries them, and
+ * to tell whether a passphrase is needed.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 /*
  * Inspection of SSH private key files without decrypting them: the key
- * type (to refuse RSA up front) and the public half (for authorized_keys
+ * type (to refuse DSA up front) and the public half (for authorized_keys
  * lines). The OpenSSH format keeps the public key in clear text.
  */
 #ifndef TUNNELS_KEYFILE_H

@@ -1,6 +1,7 @@
 /*
  * Logging. The only module with file-static state: the identity, the
- * priority threshold and whether stderr is connected to journald.
+ * priority threshold, whether stderr is connected to journald, and the
+ * keys of the once-per-run warnings already given.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -19,10 +20,14 @@
 
 /* How long repeats of one failure are folded into a summary. */
 #define LOG_LIMIT_WINDOW_MS	(5 * 60 * 1000)
+/* Once-per-run keys remembered; past this, warnings repeat instead. */
+#define LOG_FIRST_MAX		1024
 
 static const char	*log_ident = "tunnels";
 static int		 log_max = LOG_PRI_INFO;
 static int		 log_journal;
+static char		*log_first_keys[LOG_FIRST_MAX];
+static size_t		 log_first_n;
 
 /* True when stderr is the stream systemd connected to journald. */
 static int
@@ -165,4 +170,19 @@ log_limit_reset(struct log_limit *l)
 {
 	free(l->last);
 	memset(l, 0, sizeof *l);
+}
+
+/* 1 the first time key is seen in this process, else 0. */
+int
+log_first(const char *key)
+{
+	size_t	i;
+
+	for (i = 0; i < log_first_n; i++)
+		if (strcmp(log_first_keys[i], key) == 0)
+			return 0;
+	/* Full (never in practice: a few keys per server): say it again. */
+	if (log_first_n < LOG_FIRST_MAX)
+		log_first_keys[log_first_n++] = xstrdup(key);
+	return 1;
 }

@@ -41,4 +41,10 @@ void	 log_limited(struct log_limit *, int64_t now_ms, const char *key,
 	    ...) __attribute__((format(printf, 7, 8)));
 void	 log_limit_reset(struct log_limit *);
 
+/*
+ * 1 the first time key is seen in this process, else 0: for a warning
+ * given once per run (per server, say) rather than on every connection.
+ */
+int	 log_first(const char *key);
+
 #endif

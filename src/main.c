@@ -170,12 +170,19 @@ bad:
 static int
 cmd_check(int argc, char **argv)
 {
-	struct config	*cfg;
-	const char	*path;
+	struct config_errors	 errs;
+	struct config		*cfg;
+	const char		*path;
 
 	if (parse_common(argc, argv, &path, NULL) == -1)
 		return CMD_EXIT_USAGE;
-	if ((cfg = cmd_load_config(path, 1)) == NULL)
+	/* As cmd_load_config, and the warnings too (they keep it valid). */
+	memset(&errs, 0, sizeof errs);
+	cfg = config_load_ex(path, 1, &errs);
+	config_errors_print(&errs, stderr);
+	config_warnings_print(&errs, stderr);
+	config_errors_clear(&errs);
+	if (cfg == NULL)
 		return CMD_EXIT_NOTCONFIGURED;
 	printf("%s: valid: %zu server%s, %zu tunnel%s\n", path,
 	    cfg->n_servers, cfg->n_servers == 1 ? "" : "s", cfg->n_tunnels,

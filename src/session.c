@@ -94,6 +94,7 @@ struct session {
 	LIBSSH2_SESSION			*ss;
 	struct sshmem			 mem;	/* everything libssh2 holds */
 	struct kexinit			 kex;	/* the server's cleartext hello */
+	char				*hostkey_offer;	/* algorithms asked for */
 	int				 peer_closed;	/* recv saw EOF */
 	char				*passphrase;
 	char				*disconnect_msg;
@@ -384,6 +385,8 @@ session_teardown(struct session *s)
 	s->revents = 0;
 	link_reset(&s->link);
 	kexinit_clear(&s->kex);
+	free(s->hostkey_offer);
+	s->hostkey_offer = NULL;
 	s->peer_closed = 0;
 	session_forget_passphrase(s);
 	if (s->link.fd != -1) {
@@ -594,7 +597,8 @@ session_begin_ssh(struct session *s)
 		free(cause);
 		return;
 	}
-	if (hostkey_prepare(s->ss, s->cfg, &cause) == -1) {
+	if (hostkey_prepare(s->ss, s->cfg, &s->hostkey_offer,
+	    &cause) == -1) {
 		session_fail(s, SESSION_FAIL_PERMANENT, cause);
 		free(cause);
 		return;
@@ -720,7 +724,7 @@ session_handshake_failed(struct session *s, int rc)
 	const char		*pre = s->kex.pre_banner;
 	char			*why, *cause;
 
-	if ((why = algos_mismatch(&s->kex, NULL)) != NULL)
+	if ((why = algos_mismatch(&s->kex, s->hostkey_offer)) != NULL)
 		kind = SESSION_FAIL_PERMANENT;
 	else if (s->kex.banner == NULL && pre != NULL)
 		why = xasprintf("the server answered \"%s\" instead of an SSH "
@@ -744,12 +748,15 @@ session_handshake_failed(struct session *s, int rc)
 	free(why);
 }
 
-/* Warn when the server left us only last-resort algorithms. */
+/*
+ * Warn when the server left us only last-resort algorithms (a SHA-1 host
+ * key signature is hostkey_verify's to explain).
+ */
 static void
 session_check_weak(struct session *s)
 {
 	static const int	 methods[] = {
-		LIBSSH2_METHOD_KEX, LIBSSH2_METHOD_HOSTKEY,
+		LIBSSH2_METHOD_KEX,
 		LIBSSH2_METHOD_CRYPT_CS, LIBSSH2_METHOD_CRYPT_SC,
 		LIBSSH2_METHOD_MAC_CS, LIBSSH2_METHOD_MAC_SC
 	};

@@ -325,13 +325,13 @@ def sanitizer_lines(text):
 class Key:
     """An ed25519 (or other type) key pair generated with ssh-keygen."""
 
-    def __init__(self, path, ktype="ed25519", comment=None):
+    def __init__(self, path, ktype="ed25519", comment=None, bits=None):
         self.path = str(path)
         self.type = ktype
         cmd = [SSH_KEYGEN, "-q", "-t", ktype, "-N", "", "-f", self.path,
                "-C", comment or os.path.basename(self.path)]
-        if ktype == "rsa":
-            cmd[4:4] = ["-b", "2048"]
+        if bits is not None or ktype == "rsa":
+            cmd[4:4] = ["-b", str(bits or 2048)]
         subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL,
                        capture_output=True)
         with open(self.path + ".pub") as f:
@@ -358,11 +358,12 @@ class Key:
 class Sshd:
     """
     One real /usr/sbin/sshd on an allocated loopback port, with its own
-    generated host key, authorized_keys and log, all in `dir`.
+    generated host key (of type host_key_type: ed25519, rsa, ecdsa),
+    authorized_keys and log, all in `dir`.
     """
 
     def __init__(self, world, name, authorized=(), extra=(), listen_v6=False,
-                 port=None):
+                 port=None, host_key_type="ed25519"):
         self.world = world
         self.name = name
         self.dir = world.dir / name
@@ -376,6 +377,7 @@ class Sshd:
         self.port = port
         self.proc = None
         self.host_key = None
+        self.host_key_type = host_key_type
         self._host_key_gen = 0
         self.set_authorized(authorized)
         self.new_host_key()
@@ -387,7 +389,9 @@ class Sshd:
         """Generate a fresh host key (takes effect at the next start)."""
         self._host_key_gen += 1
         n = self._host_key_gen
-        self.host_key = Key(self.dir / ("host_ed25519_%d" % n),
+        self.host_key = Key(self.dir / ("host_%s_%d" % (self.host_key_type,
+                                                         n)),
+                            self.host_key_type,
                             comment="%s-host-%d" % (self.name,
                                                     self._host_key_gen))
         return self.host_key
@@ -827,18 +831,19 @@ class World:
             self._user_key = Key(self.dir / "id_ed25519", comment="tunnels")
         return self._user_key
 
-    def key(self, name, ktype="ed25519"):
-        return Key(self.dir / name, ktype)
+    def key(self, name, ktype="ed25519", bits=None):
+        return Key(self.dir / name, ktype, bits=bits)
 
     # -- sshd
 
     def sshd(self, name=None, authorized=None, extra=(), listen_v6=False,
-             start=True, port=None):
+             start=True, port=None, host_key_type="ed25519"):
         name = name or "sshd%d" % (sum(1 for t, _, _ in self.logs
                                        if t.startswith("sshd ")) + 1)
         if authorized is None:
             authorized = [self.user_key]
-        d = Sshd(self, name, authorized, extra, listen_v6, port)
+        d = Sshd(self, name, authorized, extra, listen_v6, port,
+                 host_key_type)
         self.on_cleanup(d.stop)
         if start:
             d.start()

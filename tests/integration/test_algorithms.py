@@ -178,3 +178,17 @@ def test_version_names_libssh2():
                   r"library)\)", r.stdout)
     assert m, r.stdout
     assert tuple(int(x) for x in m.groups()[:3]) >= (1, 11, 1), r.stdout
+
+
+def test_no_common_host_key_type(world):
+    """known_hosts knows only an ed25519 key, the server has only RSA:
+    the error says which host key algorithms each side has, and why ours
+    are so few."""
+    sshd = world.sshd("rsaonly", host_key_type="rsa")
+    kh = world.known_hosts("[127.0.0.1]:%d %s" % (
+        sshd.port, world.key("some_ed25519_host").pub_line))
+    d, rport = one_tunnel(world, sshd, known_hosts=kh)
+    err = d.wait_server("s1", "failed", 15)["last_error"]
+    assert "no common host key algorithm: the server offers rsa-sha2-512," \
+        in err, err
+    assert "tunnels has ssh-ed25519 (the key types known_hosts" in err, err

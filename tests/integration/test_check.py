@@ -12,6 +12,7 @@ keywords; the unit tests pin the exact texts.
 import os
 import re
 import shutil
+import subprocess
 
 import pytest
 
@@ -197,9 +198,16 @@ def _case_identity_mode(t, d):
     return t, key_and_value(t, "identity: ")
 
 
-def _case_rsa_identity(t, d):
-    t = edit(t, "identity: %s/id_ed25519" % d, "identity: %s/id_rsa" % d)
+def _case_dsa_identity(t, d):
+    t = edit(t, "identity: %s/id_ed25519" % d, "identity: %s/id_dsa" % d)
     return t, key_and_value(t, "identity: ")
+
+
+def _case_bad_known_hosts(t, d):
+    # The daemon would refuse to read it: check says so, naming the line.
+    with open(os.path.join(d, "known_hosts"), "a") as f:
+        f.write("@revokd [127.0.0.1]:2222 ssh-ed25519 AAAA\n")
+    return t, key_and_value(t, "known_hosts: ")
 
 
 def _case_missing_known_hosts(t, d):
@@ -239,7 +247,9 @@ CASES = [
      [r"nonexistent_key|identity", NOFILE]),
     ("identity_mode_0644", _case_identity_mode,
      [r"0?644|mode|permission|group|other|readable|open"]),
-    ("rsa_identity", _case_rsa_identity, [r"rsa", r"ed25519"]),
+    ("dsa_identity", _case_dsa_identity, [r"DSA", r"ed25519"]),
+    ("bad_known_hosts", _case_bad_known_hosts,
+     [r"known_hosts:2: unknown marker \"@revokd\""]),
     ("missing_known_hosts", _case_missing_known_hosts,
      [r"no_kh|known_hosts", NOFILE]),
     ("no_known_hosts_no_host_key", _case_no_known_hosts_no_host_key,
@@ -250,7 +260,7 @@ CASES = [
 def make_key_files(world):
     shutil.copy(world.user_key.path, world.dir / "id_0644")
     os.chmod(world.dir / "id_0644", 0o644)
-    world.key("id_rsa", "rsa")
+    world.key("id_dsa", "dsa")
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
@@ -282,6 +292,23 @@ def test_several_problems_reported_in_one_run(env):
     # Positions stay valid: no edit changed the line count.
     for ps, patterns in expected:
         find_report(out, path, ps, *patterns)
+
+
+@pytest.mark.parametrize("fmt", ["openssh", "pem"])
+def test_rsa_identity_is_valid(env, fmt):
+    """RSA user keys are accepted: libssh2 signs with rsa-sha2-256/512."""
+    world, text = env
+    key = world.key("id_rsa", "rsa")
+    if fmt == "pem":
+        subprocess.run(["ssh-keygen", "-q", "-p", "-N", "", "-m", "PEM",
+                        "-f", key.path], check=True, capture_output=True)
+        assert "BEGIN RSA PRIVATE KEY" in open(key.path).read()
+    d = str(world.dir)
+    path = write(world, edit(text, "identity: %s/id_ed25519" % d,
+                             "identity: %s" % key.path))
+    rc, out = check(path)
+    assert rc == 0, out
+    assert "valid" in out and "RSA" not in out, out
 
 
 def test_run_with_bad_config_exits_6(env):

@@ -1038,7 +1038,7 @@ struct config_files {
 /* Names created by config_files_setup (removed by the teardown). */
 static const char *config_files_names[] = {
 	"id", "id644", "id620", "rsa", "rsapem", "dsa", "enc", "pass",
-	"pass644", "kh", "garbage", "tunnels.yaml"
+	"pass644", "kh", "khbad", "khca", "garbage", "tunnels.yaml"
 };
 
 /* Copy a fixture key (or write text) to dir/name with a mode. */
@@ -1095,6 +1095,11 @@ config_files_setup(void **state)
 	config_files_put(f->dir, "pass", NULL, "secret\n", 0600);
 	config_files_put(f->dir, "pass644", NULL, "secret\n", 0644);
 	config_files_put(f->dir, "kh", NULL, "h " ED25519_PUB "\n", 0644);
+	config_files_put(f->dir, "khbad", NULL, "# for h\n"
+	    "h " ED25519_PUB "\nother ssh-ed25519 AAAA*AAA\n", 0644);
+	config_files_put(f->dir, "khca", NULL, "h " ED25519_PUB "\n"
+	    "@cert-authority *.example,h " ED25519_PUB "\n"
+	    "@cert-authority other " ED25519_PUB "\n", 0644);
 	config_files_put(f->dir, "garbage", NULL, "not a key\n", 0600);
 	sub = xasprintf("%s/sub", f->dir);
 	assert_int_equal(mkdir(sub, 0700), 0);
@@ -1165,16 +1170,9 @@ static const struct config_file_case config_file_cases[] = {
 	{ "id620", "kh", NULL,
 	  "@/tunnels.yaml:5:15: identity file \"@/id620\" is writable by "
 	  "group or others (mode 0620); run chmod 600 \"@/id620\"\n" },
-	{ "rsa", "kh", NULL,
-	  "@/tunnels.yaml:5:15: identity \"@/rsa\" is an RSA key: libssh2 "
-	  "1.10 signs RSA only with ssh-rsa (SHA-1), which OpenSSH 8.8 and "
-	  "later refuse; generate an ed25519 key with ssh-keygen -t "
-	  "ed25519\n" },
-	{ "rsapem", "kh", NULL,
-	  "@/tunnels.yaml:5:15: identity \"@/rsapem\" is an RSA key: libssh2 "
-	  "1.10 signs RSA only with ssh-rsa (SHA-1), which OpenSSH 8.8 and "
-	  "later refuse; generate an ed25519 key with ssh-keygen -t "
-	  "ed25519\n" },
+	/* RSA keys are fine: libssh2 signs with rsa-sha2-512/256. */
+	{ "rsa", "kh", NULL, "" },
+	{ "rsapem", "kh", NULL, "" },
 	{ "dsa", "kh", NULL,
 	  "@/tunnels.yaml:5:15: identity \"@/dsa\" is a DSA key, which "
 	  "OpenSSH 7.0 and later refuse; generate an ed25519 key with "
@@ -1198,6 +1196,12 @@ static const struct config_file_case config_file_cases[] = {
 	{ "id", "sub", NULL,
 	  "@/tunnels.yaml:6:18: known_hosts file \"@/sub\" is not a regular "
 	  "file\n" },
+	/* known_hosts is read as the daemon reads it. */
+	{ "id", "khbad", NULL,
+	  "@/tunnels.yaml:6:18: @/khbad:3: the ssh-ed25519 key is not valid "
+	  "base64\n" },
+	/* Only warnings (test_config_files_warnings): still valid. */
+	{ "id", "khca", NULL, "" },
 	{ "id644", "nokh", "nopass",
 	  "@/tunnels.yaml:5:15: identity file \"@/id644\" is readable by "
 	  "group or others (mode 0644); run chmod 600 \"@/id644\"\n"
@@ -1258,6 +1262,7 @@ test_config_files(void **state)
 			    i, want, out);
 			bad++;
 		}
+
 		if (cfg != NULL && *c->identity != '@') {
 			id = xasprintf("%s/%s", f->dir, c->identity);
 			assert_string_equal(cfg->servers[0].identity, id);
@@ -1271,6 +1276,47 @@ test_config_files(void **state)
 	}
 	free(path);
 	assert_int_equal(bad, 0);
+}
+
+/*
+ * An @cert-authority line for the server is a warning (the daemon skips
+ * it); one for another host is not mentioned; the config stays valid.
+ */
+static void
+test_config_files_warnings(void **state)
+{
+	struct config_files	*f = *state;
+	struct config_file_case	 c = { "id", "khca", NULL, "" };
+	struct config_errors	 errs;
+	struct config		*cfg;
+	char			*path, *yaml, *want, *out = NULL;
+	size_t			 len;
+	FILE			*fp;
+
+	path = xasprintf("%s/tunnels.yaml", f->dir);
+	yaml = config_file_yaml(&c, f->dir);
+	memset(&errs, 0, sizeof errs);
+	cfg = config_parse(path, yaml, strlen(yaml), 1, &errs);
+	assert_non_null(cfg);
+	assert_int_equal(errs.n, 0);
+	assert_int_equal(errs.n_warn, 1);
+	fp = open_memstream(&out, &len);
+	assert_non_null(fp);
+	config_warnings_print(&errs, fp);
+	fclose(fp);
+	want = xasprintf("%s/tunnels.yaml:6:18: warning: server \"vps\": "
+	    "%s/khca:2: @cert-authority line for h ignored: host "
+	    "certificates are not supported; list the server's own host "
+	    "key\n", f->dir, f->dir);
+	assert_string_equal(out, want);
+	free(want);
+	free(out);
+	config_free(cfg);
+	config_errors_clear(&errs);
+	assert_null(errs.warn);
+	assert_int_equal(errs.n_warn, 0);
+	free(yaml);
+	free(path);
 }
 
 /* config_load reads the file (and does the file checks). */
@@ -1400,6 +1446,8 @@ main(void)
 		cmocka_unit_test(test_config_equal_nginx),
 		cmocka_unit_test(test_config_control_path),
 		cmocka_unit_test_setup_teardown(test_config_files,
+		    config_files_setup, config_files_teardown),
+		cmocka_unit_test_setup_teardown(test_config_files_warnings,
 		    config_files_setup, config_files_teardown),
 		cmocka_unit_test_setup_teardown(test_config_load,
 		    config_files_setup, config_files_teardown),
