@@ -1,0 +1,165 @@
+"""
+The engine's contract with libssh2 (docs/libssh2.md), checked against the
+libssh2 we link and a real sshd: each test runs one small C program from
+tests/libssh2/ (built by `make libssh2-tests`, which the integration target
+runs) and checks its verdict, plus what sshd logged where that matters.
+
+A failure here means libssh2 changed one of the behaviours the engine is
+built around: read the program's comment and the matching section of
+docs/libssh2.md before changing the engine or the test.
+"""
+
+import os
+import select
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+import harness
+
+BIN_DIR = harness.REPO / "build" / "libssh2-tests"
+_built = False
+
+
+def program(name):
+    """Path of a contract program; builds them all once if needed."""
+    global _built
+    path = BIN_DIR / name
+    if not _built:
+        r = subprocess.run(["make", "-s", "libssh2-tests"], cwd=harness.REPO,
+                           capture_output=True, text=True)
+        assert r.returncode == 0, "make libssh2-tests failed:\n%s%s" % (
+            r.stdout, r.stderr)
+        _built = True
+    assert os.access(path, os.X_OK), "%s was not built" % path
+    return str(path)
+
+
+def run(world, name, port, *args, timeout=30):
+    """Run a program to completion; return its stdout (facts) on success."""
+    cmd = [program(name), str(port), world.user, world.user_key.path]
+    cmd += [str(a) for a in args]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0 and out.rstrip().endswith("ok"), \
+        "%s failed (rc %d):\n%s" % (name, r.returncode, out)
+    print(out)      # the facts, shown with pytest -rA
+    return out
+
+
+class Relay:
+    """
+    A one-connection TCP relay in front of sshd that can break the link
+    the ways a network does: fin (close both sides), rst (reset our side),
+    stall (stop forwarding; the kernel keeps ACKing).
+    """
+
+    def __init__(self, target):
+        self.target = target
+        self.ls = socket.socket()
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(1)
+        self.port = self.ls.getsockname()[1]
+        self.mode = "fwd"
+        self.socks = []
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self):
+        c, _ = self.ls.accept()
+        u = socket.create_connection(("127.0.0.1", self.target))
+        self.socks = [c, u]
+        peer = {c: u, u: c}
+        while self.mode == "fwd":
+            r, _, _ = select.select([c, u], [], [], 0.05)
+            for s in r:
+                try:
+                    d = s.recv(65536)
+                except OSError:
+                    d = b""
+                if not d:
+                    self.mode = "closed"
+                    break
+                peer[s].sendall(d)
+
+    def break_link(self, mode):
+        self.mode = mode
+        self.t.join(5)
+        c, u = self.socks
+        if mode == "rst":
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                         b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        if mode in ("fin", "rst"):
+            c.close()
+            u.close()
+
+    def close(self):
+        for s in self.socks + [self.ls]:
+            s.close()
+
+
+@pytest.fixture
+def sshd(world):
+    return world.sshd("sshd1")
+
+
+def test_send_slot_is_single(world, sshd):
+    """Rule 1: while one packet holds the slot, every other sender gets
+    EAGAIN (with OUTBOUND still set) and nothing is sent or lost except a
+    keepalive; the owner's repeat completes it."""
+    run(world, "slot", sshd.port)
+
+
+def test_stack_built_packets_need_the_same_frame(world, sshd):
+    """Rule 2: send_eof's packet lives on the caller's stack: a repeat
+    from another depth never completes, another channel's send_eof from
+    the same frame completes the first and loses its own EOF."""
+    run(world, "stack", sshd.port)
+
+
+def test_replies_made_while_reading_hold_the_slot(world, sshd):
+    """Rule 1 (reads): a refused internal reply blocks the read-first
+    call's repeat forever; a refused open confirmation loses the
+    forwarded connection (libssh2 bug)."""
+    run(world, "readreply", sshd.port)
+
+
+def test_keepalive(world, sshd):
+    """Rule 3: want_reply answers stay queued and poison the next
+    forward_listen_ex (ghost listener); keepalive_send hides EAGAIN."""
+    out = run(world, "keepalive", sshd.port, harness.alloc_port(),
+              harness.alloc_port())
+    assert "ghost" in out
+
+
+def test_one_listen_and_one_open_in_flight(world, sshd):
+    """Rule 4: forward_listen_ex and channel opens keep their state in
+    the session."""
+    run(world, "inflight", sshd.port, harness.alloc_port(),
+        harness.alloc_port())
+
+
+@pytest.mark.parametrize("mode", ["fin", "rst", "stall"])
+def test_dead_transport_codes(world, sshd, mode):
+    """Rule 5: the codes a dead or stalled link produces."""
+    relay = Relay(sshd.port)
+    world.on_cleanup(relay.close)
+    p = subprocess.Popen([program("deadlink"), str(relay.port), world.user,
+                          world.user_key.path, mode],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+    world.on_cleanup(lambda: harness.stop_popen(p))
+    line = p.stdout.readline()
+    assert line.strip() == "fact: libssh2 " + line.split()[-1]
+    line = p.stdout.readline()
+    assert line.strip() == "READY", line + p.stdout.read()
+    relay.break_link(mode)
+    p.stdin.write("go\n")
+    p.stdin.flush()
+    out, _ = p.communicate(timeout=20)
+    assert p.returncode == 0 and out.rstrip().endswith("ok"), out
+    print(out)
