@@ -163,3 +163,69 @@ def test_dead_transport_codes(world, sshd, mode):
     out, _ = p.communicate(timeout=20)
     assert p.returncode == 0 and out.rstrip().endswith("ok"), out
     print(out)
+
+
+def test_window_and_write_size(world, sshd):
+    """Rule 6: fixed 2 MiB receive window, adjust2 works on accepted
+    channels, 32 700-byte writes."""
+    run(world, "window", sshd.port)
+
+
+def test_rekeys(world):
+    """Rules 7 and 10: under frequent server re-keys a send hook that
+    takes every packet never leaves one pending; each re-key leaks the
+    previous host-key blob."""
+    srv = world.sshd("rekey", extra=["RekeyLimit 1M"])
+    out = run(world, "rekey", srv.port)
+    blobs = int(out.split("hostkey_blobs ")[1].split()[0])
+    kex = srv.log_text().count("SSH2_MSG_NEWKEYS received")
+    assert kex >= 5, "only %d key exchanges" % kex
+    assert blobs == kex, "%d host-key blobs live after %d key exchanges" % (
+        blobs, kex)
+
+
+class UnknownTypeServer:
+    """An asyncssh server that answers tcpip-forward after sending N
+    packets of message type 200."""
+
+    def __init__(self, world, count):
+        import asyncio
+        import asyncssh
+        self.count = count
+        self.port = harness.alloc_port()
+        keys = world.dir / "asyncssh_authorized_keys"
+        keys.write_text(world.user_key.pub_line + "\n")
+        self.loop = asyncio.new_event_loop()
+        outer = self
+
+        class Server(asyncssh.SSHServer):
+            def connection_made(self, conn):
+                self.conn = conn
+
+            def server_requested(self, host, port):
+                for _ in range(outer.count):
+                    self.conn.send_packet(200, b"\0" * 1000)
+                return True
+
+        async def start():
+            return await asyncssh.create_server(
+                Server, "127.0.0.1", self.port,
+                server_host_keys=[asyncssh.generate_private_key(
+                    "ssh-ed25519")],
+                authorized_client_keys=str(keys))
+        self.server = self.loop.run_until_complete(start())
+        self.thread = threading.Thread(target=self.loop.run_forever,
+                                       daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.loop.call_soon_threadsafe(self.server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+def test_unknown_message_types_are_kept(world):
+    """Rule 7: unknown message types stay in the packet list."""
+    srv = UnknownTypeServer(world, 200)
+    world.on_cleanup(srv.close)
+    run(world, "unknown", srv.port, 200)

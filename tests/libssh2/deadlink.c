@@ -13,6 +13,11 @@
  *           whole seconds of time(NULL)) has
  *           passed since its first call (1.11.1:src/packet.c:1431-1440).
  *
+ * Rule 8, in stall mode: a non-blocking session_free() with a channel
+ * open sends CLOSE and waits for the peer's answer: EAGAIN for as long as
+ * the peer is stalled. After shutdown(fd) it returns 0 and every block
+ * libssh2 allocated is freed.
+ *
  * args: MODE
  */
 #include "t.h"
@@ -56,6 +61,20 @@ main(int argc, char **argv)
 		t_fact("stall: forward_listen_ex %d \"%s\" after %lld ms (read "
 		    "timeout 2 s, counted in whole seconds of time())", rc, t_errmsg(&t),
 		    (long long)(t_now() - t0));
+		t0 = t_now();
+		while ((rc = libssh2_session_free(t.ss)) ==
+		    LIBSSH2_ERROR_EAGAIN && t_now() - t0 < 1000)
+			t_wait(&t, 50);
+		T_CHECK(rc == LIBSSH2_ERROR_EAGAIN, "session_free: %d", rc);
+		shutdown(t.fd, SHUT_RDWR);
+		rc = libssh2_session_free(t.ss);
+		T_CHECK(rc == 0 && t.live_blocks == 0, "free after shutdown: %d, "
+		    "%ld blocks live", rc, t.live_blocks);
+		t_fact("stall: session_free EAGAIN for 1 s; after shutdown(fd): "
+		    "%d, %ld blocks live", rc, t.live_blocks);
+		close(t.fd);
+		puts("ok");
+		return 0;
 	} else {
 		deadline = t_now() + 5000;
 		while (t_accept_once(&t, l, &rc) == NULL &&

@@ -51,6 +51,10 @@ struct t {
 	long		 send_refused;
 	long		 recv_calls;
 	size_t		 send_cap;	/* >0: at most this much per send */
+	/* Queue mode: accept every packet into q, t_flush() writes it. */
+	int		 queue;
+	unsigned char	*q;
+	size_t		 qlen, qcap;
 };
 
 static const char *t_argv0 = "test";
@@ -154,6 +158,17 @@ t_send(libssh2_socket_t fd, const void *buf, size_t len, int flags,
 		t->send_refused++;
 		return -EAGAIN;
 	}
+	if (t->queue) {
+		if (t->qlen + len > t->qcap) {
+			t->qcap = (t->qlen + len) * 2;
+			t->q = realloc(t->q, t->qcap);
+			T_CHECK(t->q != NULL, "queue");
+		}
+		memcpy(t->q + t->qlen, buf, len);
+		t->qlen += len;
+		t->send_calls++;
+		return (ssize_t)len;
+	}
 	if (t->send_cap != 0 && len > t->send_cap)
 		len = t->send_cap;
 	n = send(fd, buf, len, flags | MSG_NOSIGNAL);
@@ -161,6 +176,24 @@ t_send(libssh2_socket_t fd, const void *buf, size_t len, int flags,
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	t->send_calls++;
 	return n;
+}
+
+/* Queue mode: write out what the send hook took (non-blocking). */
+T_FN void
+t_flush(struct t *t)
+{
+	ssize_t	n;
+
+	while (t->qlen > 0) {
+		n = send(t->fd, t->q, t->qlen, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n <= 0) {
+			T_CHECK(n == -1 && (errno == EAGAIN ||
+			    errno == EWOULDBLOCK), "flush: %s", strerror(errno));
+			return;
+		}
+		memmove(t->q, t->q + n, t->qlen - (size_t)n);
+		t->qlen -= (size_t)n;
+	}
 }
 
 /* The recv hook: -EAGAIN while the gate is shut. */
