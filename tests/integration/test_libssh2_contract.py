@@ -229,3 +229,107 @@ def test_unknown_message_types_are_kept(world):
     srv = UnknownTypeServer(world, 200)
     world.on_cleanup(srv.close)
     run(world, "unknown", srv.port, 200)
+
+
+class QuietSshd(harness.Sshd):
+    """sshd at its default LogLevel (INFO), as servers in the field run."""
+
+    def _write_config(self):
+        super()._write_config()
+        self.config.write_text(self.config.read_text().replace(
+            "LogLevel DEBUG1", "LogLevel INFO"))
+
+
+def quiet_sshd(world, name, extra=()):
+    d = QuietSshd(world, name, [world.user_key], list(extra))
+    world.on_cleanup(d.stop)
+    return d.start()
+
+
+def probe_log(world, srv, kind, count, expect):
+    """Run `count` probes of `kind` on one session; return what sshd
+    logged for that session (once its process has exited)."""
+    harness.wait_until(lambda: not srv.session_pids(), 5,
+                       "sshd's readiness-check connection to end")
+    before = len(srv.log_text())
+    run(world, "probe", srv.port, kind, count, expect)
+    harness.wait_until(lambda: not srv.session_pids(), 5,
+                       "the probing session's sshd process to exit")
+    return srv.log_text()[before:]
+
+
+@pytest.mark.parametrize("maxsessions", [None, 0])
+def test_probe_channel_of_unknown_type(world, maxsessions):
+    """Rule 9: an unknown channel type is refused, quietly (nothing at
+    INFO beyond the connection's own lines), with or without
+    MaxSessions 0."""
+    extra = [] if maxsessions is None else ["MaxSessions %d" % maxsessions]
+    srv = quiet_sshd(world, "quiet", extra)
+    log = probe_log(world, srv, "unknown", 20, "refused")
+    lines = [l for l in log.splitlines() if not l.startswith("===")]
+    assert any("Accepted publickey" in l for l in lines), log
+    noise = [l for l in lines if "Accepted publickey" not in l]
+    print("\n".join(lines))
+    assert noise == [], "sshd logged at INFO:\n" + "\n".join(noise)
+
+
+def test_probe_session_channel(world):
+    """Rule 9: what today's probe (a session channel) costs: opened and
+    freed by default, refused with MaxSessions 0, and logged there."""
+    srv = quiet_sshd(world, "dflt")
+    log = probe_log(world, srv, "session", 5, "opened")
+    print(log)
+    srv0 = quiet_sshd(world, "max0", ["MaxSessions 0"])
+    log = probe_log(world, srv0, "session", 5, "refused")
+    print(log)
+    assert log.count("no more sessions") >= 5, log
+
+
+class Dropbear:
+    """
+    dropbear on an allocated loopback port. It reads authorized_keys only
+    from the account's home: a private mount namespace puts ours over
+    ~/.ssh for this process alone.
+    """
+
+    def __init__(self, world):
+        self.dir = world.dir / "dropbear"
+        (self.dir / "ssh").mkdir(parents=True)
+        (self.dir / "ssh").chmod(0o700)
+        ak = self.dir / "ssh" / "authorized_keys"
+        ak.write_text(world.user_key.pub_line + "\n")
+        ak.chmod(0o600)
+        subprocess.run(["dropbearkey", "-t", "ed25519", "-f",
+                        str(self.dir / "hostkey")], check=True,
+                       capture_output=True)
+        self.log = self.dir / "log"
+        world.add_log("dropbear log", self.log)
+        home = os.path.expanduser("~" + world.user)
+        self.port = harness.alloc_port()
+        self.proc = subprocess.Popen(
+            ["unshare", "-m", "--propagation", "private", "sh", "-c",
+             'mount --bind "$0" "$1" && exec dropbear -F -E -s -p "$2" '
+             '-r "$3"', str(self.dir / "ssh"), home + "/.ssh",
+             "127.0.0.1:%d" % self.port, str(self.dir / "hostkey")],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=open(self.log, "w"))
+        world.on_cleanup(lambda: harness.stop_popen(self.proc))
+        harness.wait_until(lambda: harness.is_listening(self.port), 5,
+                           "dropbear listening")
+
+
+def test_probe_channel_of_unknown_type_dropbear(world):
+    """Rule 9 on Dropbear: refused as an unknown type, nothing logged."""
+    if os.geteuid() != 0:
+        pytest.fail("needs root (a mount namespace for authorized_keys)")
+    db = Dropbear(world)
+    out = run(world, "probe", db.port, "unknown", 20, "refused")
+    assert "unknown channel type" in out
+    harness.wait_until(lambda: "Exit (" in db.log.read_text(), 5,
+                       "dropbear to log the session's end")
+    log = db.log.read_text()
+    print(log)
+    noise = [l for l in log.splitlines() if not any(k in l for k in (
+        "Not backgrounding", "Child connection", "auth succeeded",
+        "Exit (", "Exit before auth"))]
+    assert noise == [], log

@@ -24,7 +24,7 @@ main(int argc, char **argv)
 	LIBSSH2_LISTENER	*l;
 	LIBSSH2_CHANNEL		*ch;
 	const char		*user, *key, *kind, *type;
-	int			 port, bound, rc, n, i, refused = 0, opened = 0;
+	int			 port, bound, rc = 0, n, i, refused = 0, opened = 0;
 	int			 want_refused;
 	long			 blocks = -1;
 	int64_t			 deadline, t0, worst = 0;
