@@ -389,3 +389,18 @@ def test_daemon_under_frequent_rekeys(world, echo, monkeypatch):
     assert kex >= 20, "only %d key exchanges" % kex
     assert d.server("s1")["connects"] == 1, d.server("s1")
     d.assert_clean_log()
+
+
+@pytest.mark.parametrize("extra,cipher,mac", [
+    ([], "chacha20-poly1305@openssh.com", "-"),
+    (["Ciphers chacha20-poly1305@openssh.com"],
+     "chacha20-poly1305@openssh.com", "-"),
+    (["Ciphers aes256-gcm@openssh.com"], "aes256-gcm@openssh.com", "-"),
+    (["Ciphers aes128-ctr", "MACs hmac-sha2-512-etm@openssh.com"],
+     "aes128-ctr", "hmac-sha2-512-etm@openssh.com"),
+], ids=["default", "chacha20", "aes-gcm", "etm-only"])
+def test_methods(world, extra, cipher, mac):
+    """Rule 11: default negotiation, and the AEAD ciphers and EtM MACs
+    hardened servers insist on carry data."""
+    srv = world.sshd("m", extra=extra)
+    run(world, "methods", srv.port, cipher, mac)
