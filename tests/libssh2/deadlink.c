@@ -11,7 +11,7 @@
  *           forward_listen_ex -> -14 "Unknown" once the session's read
  *           timeout (default 60 s, libssh2_session_set_read_timeout;
  *           whole seconds of time(NULL)) has
- *           passed since its first call (1.11.1:src/packet.c:1431-1440).
+ *           passed since its first call (1.11.1:src/packet.c:1628-1642).
  *
  * Rule 8, in stall mode: a non-blocking session_free() with a channel
  * open sends CLOSE and waits for the peer's answer: EAGAIN for as long as

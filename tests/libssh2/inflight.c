@@ -1,7 +1,7 @@
 /*
  * Rule 4: one forward_listen_ex and one channel open in flight per
  * session. Their state lives in the session (fwdLstn_state,
- * 1.11.1:src/channel.c:552; open_state, 1.11.1:src/channel.c:146), not
+ * 1.11.1:src/channel.c:553; open_state, 1.11.1:src/channel.c:146), not
  * in anything the caller passes, so a second call while the first waits
  * for its reply finishes the *first* request under the second's name.
  *

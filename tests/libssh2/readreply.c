@@ -13,7 +13,7 @@
  *
  * A call that reads (forward_accept) does finish the confirmation, but
  * the resumed packet_queue_listener() clears listen_state->channel before
- * it looks at its state (1.11.1:src/packet.c:143), so the channel is
+ * it looks at its state (1.11.1:src/packet.c:144), so the channel is
  * confirmed to sshd and never queued: the connection is lost (its client
  * hangs) and the channel leaks. A later connection is accepted normally.
  */

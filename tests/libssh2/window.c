@@ -1,10 +1,10 @@
 /*
  * Rule 6: accepted forwarded-tcpip channels and their windows.
- *  - The receive window is a fixed 2 MiB (1.11.1:src/packet.c:184-189):
+ *  - The receive window is a fixed 2 MiB (1.11.1:src/packet.c:186-190):
  *    with nothing read, sshd sends exactly 2 MiB, then the window is 0.
  *  - receive_window_adjust2() works on an accepted channel: after
  *    +4 MiB, more than 2 MiB arrives unread. Its *window output is the
- *    window before the adjustment (1.11.1:src/channel.c:1887-1888).
+ *    window before the adjustment (1.11.1:src/channel.c:1877-1878).
  *  - One write sends at most 32 700 bytes (1.11.1:src/channel.c:2351).
  */
 #include "t.h"
