@@ -66,11 +66,16 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(B)/unit/%)
 PURE_OBJS  = $(foreach m,$(PURE),$(if $(wildcard src/$(m).c),$(B)/asan/obj/$(m).o))
 
+# The libssh2 contract tests (docs/libssh2.md): one program per rule,
+# built with the engine's flags against the same libssh2.
+L2T_SRCS  := $(wildcard tests/libssh2/*.c)
+L2T_BINS   = $(L2T_SRCS:tests/libssh2/%.c=$(B)/libssh2-tests/%)
+
 PYTHON	 = /usr/bin/python3
 PYTEST	 = $(PYTHON) -m pytest
 
 .PHONY: all asan test unit integration deps demo bench install uninstall \
-	clean check-style
+	clean check-style libssh2-tests
 
 all: $(B)/tunnels
 
@@ -93,10 +98,15 @@ $(B)/unit/%: tests/unit/%.c $(PURE_OBJS) $(wildcard src/*.h) | $(B)/unit
 	$(CC) $(ALL_CFLAGS) $(SAN) -O1 -Isrc -o $@ $< $(PURE_OBJS) \
 	    $(PKG_LIBS) -lcmocka
 
+libssh2-tests: $(L2T_BINS)
+
+$(B)/libssh2-tests/%: tests/libssh2/%.c tests/libssh2/t.h $(SSH2_DEP) | $(B)/libssh2-tests
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(SSH2_LIBS) $(LDFLAGS)
+
 $(SSH2_DIR)/lib/libssh2.a:
 	sh contrib/libssh2/build.sh $(SSH2_DIR)
 
-$(B)/obj $(B)/asan/obj $(B)/unit:
+$(B)/obj $(B)/asan/obj $(B)/unit $(B)/libssh2-tests:
 	mkdir -p $@
 
 test: unit integration
@@ -105,7 +115,7 @@ unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do \
 	    echo "== $$t"; TESTS_SRCDIR=$(CURDIR)/tests ./$$t; done
 
-integration: $(B)/tunnels $(B)/asan/tunnels
+integration: $(B)/tunnels $(B)/asan/tunnels $(L2T_BINS)
 	TUNNELS_BIN=$(CURDIR)/$(B)/asan/tunnels $(PYTEST) -q tests/integration
 
 deps:
