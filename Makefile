@@ -46,8 +46,9 @@ VERSION	:= $(shell cat VERSION 2>/dev/null || echo 0.1.0)
 WARN	 = -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wstrict-prototypes \
 	   -Wmissing-prototypes -Wno-format-nonliteral
 CFLAGS	?= -O2 -g
-# -fno-optimize-sibling-calls: libssh2 1.10 must see a blocked send repeated
-# from the same stack depth (see src/session.c); a tail call would move it.
+# -fno-optimize-sibling-calls: libssh2 must see a blocked send repeated from
+# the same stack depth (docs/libssh2.md rule 2); a tail call would move it.
+# The link never blocks a send now: this keeps the guard in src/session.c true.
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fno-optimize-sibling-calls -DTUNNELS_VERSION='"$(VERSION)"' \
 	   -DTUNNELS_LIBSSH2='"$(SSH2_SOURCE)"' \
 	   $(WARN) $(PKG_CFLAGS) $(CFLAGS)

@@ -6,16 +6,20 @@
  * ("kick"). Every libssh2 call happens in bridge_step(), which the session
  * runs from its service routine.
  *
- * The session has a single outbound packet slot (libssh2 1.10): when a
- * call returns EAGAIN with the OUTBOUND direction set, the very next
- * libssh2 call on the session must repeat that call with the same
- * arguments. bridge_step() therefore records the pending call in b->pend,
- * returns BRIDGE_BLOCKED, and on its next run goes straight to that call.
- * Each libssh2 call appears at exactly one place in bridge_step(): some of
- * them (send_eof, the replies libssh2 makes while reading) build their
- * packet on the stack, and "the same arguments" then means "the same stack
- * depth", which the session guarantees by always calling us from the same
- * frame.
+ * Writes to the channel stop while the SSH socket's send queue is past
+ * its mark (link_congested); the session runs us again once it drains.
+ *
+ * The session has a single outbound packet slot (docs/libssh2.md rule
+ * 1): when a call returns EAGAIN with the OUTBOUND direction set, the very
+ * next libssh2 call on the session must repeat that call with the same
+ * arguments. The link never refuses a packet, so this does not happen in
+ * operation; as a guard, bridge_step() still records the pending call in
+ * b->pend, returns BRIDGE_BLOCKED, and on its next run goes straight to
+ * that call. Each libssh2 call appears at exactly one place in
+ * bridge_step(): some of them (send_eof, the replies libssh2 makes while
+ * reading) build their packet on the stack, and "the same arguments" then
+ * means "the same stack depth" (rule 2), which the session guarantees by
+ * always calling us from the same frame.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -27,6 +31,7 @@
 #include <unistd.h>
 
 #include "bridge.h"
+#include "link.h"
 #include "log.h"
 #include "loop.h"
 #include "ssherr.h"
@@ -34,7 +39,7 @@
 
 /* Per-direction buffer. Bounded: a full buffer stops the other side. */
 #define BRIDGE_BUF_SIZE		(64 * 1024)
-/* libssh2 1.10 sends at most this much per channel_write call. */
+/* libssh2 sends at most this much per channel_write call (rule 6). */
 #define BRIDGE_WRITE_MAX	32700
 
 /* A fixed-size byte queue, allocated only while it holds data. */
@@ -486,6 +491,11 @@ bridge_step(struct bridge *b, struct sweep *sw)
 			 */
 			if (libssh2_channel_window_write_ex(b->ch, NULL) == 0)
 				break;
+			/* The SSH socket is behind: wait for it to drain. */
+			if (link_congested(sw->link)) {
+				link_wait(sw->link);
+				break;
+			}
 			b->pend_ptr = b->to_remote.mem + b->to_remote.off;
 			b->pend_len = MIN(b->to_remote.len, BRIDGE_WRITE_MAX);
 		}

@@ -25,14 +25,17 @@ struct bridge_stats {
 	uint64_t	local_errors;	/* local connect refused/failed */
 };
 
+struct link;
+
 /* What one service round of the session passes down to every step. */
 struct sweep {
 	LIBSSH2_SESSION	*ss;
+	struct link	*link;		/* the SSH socket's send queue */
 	/*
 	 * Bumped whenever the SSH socket gave us bytes. A channel found empty
 	 * at generation G cannot have new data while it is still G: a step
 	 * then skips its libssh2 read, which walks every queued packet of
-	 * every channel (libssh2 1.10 keeps them in one list).
+	 * every channel (libssh2 keeps them in one list).
 	 */
 	const uint64_t	*rx_gen;
 	int		 progress;	/* anything moved this round */

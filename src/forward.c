@@ -1,10 +1,10 @@
 /*
  * One tunnel's remote listener. The request (tcpip-forward) is issued on
- * the live session, one at a time per session: libssh2 1.10 keeps the
- * state of forward_listen_ex in the session, so a second request in flight
- * would build its listener from the wrong arguments. A refusal leaves the
- * session and the sibling tunnels alone; this forward retries on its own
- * backoff.
+ * the live session, one at a time per session: libssh2 keeps the state of
+ * forward_listen_ex in the session (docs/libssh2.md rule 4), so a second
+ * request in flight would build its listener from the wrong arguments. A
+ * refusal leaves the session and the sibling tunnels alone; this forward
+ * retries on its own backoff.
  */
 #include <stdlib.h>
 #include <string.h>

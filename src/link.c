@@ -5,6 +5,14 @@
  * skip the syscall once the socket is known empty (epoll says when it no
  * longer is), and whole packets are collected and written once per
  * service round.
+ *
+ * The send hook never refuses a packet. A refused packet stays in
+ * libssh2's one outbound slot, and 1.11.1 handles that badly: a reply it
+ * makes while reading (a channel open confirmation) is then lost with its
+ * connection, and the caller's repeat can spin forever (docs/libssh2.md
+ * rules 1, 1a, 1b). The queue is bounded one level up instead: past
+ * LINK_OUT_MAX the bridges stop writing (link_congested), and what else
+ * libssh2 sends is small and bounded by what one round reads.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -14,7 +22,7 @@
 
 #include "link.h"
 
-/* Packets queued before libssh2 is told EAGAIN. */
+/* Queued bytes past which bulk writers wait (see the file comment). */
 #define LINK_OUT_MAX	(256 * 1024)
 
 /* An unconnected link. */
@@ -99,9 +107,8 @@ link_flush(struct link *l)
 }
 
 /*
- * Send for libssh2: take whole packets into the queue, or refuse with
- * EAGAIN when it is full. Never a partial packet: libssh2 then keeps it in
- * its own send slot and the send-slot rules apply as with a full socket.
+ * Send for libssh2: take every whole packet into the queue (never EAGAIN,
+ * see the file comment); past the mark, try to write some out first.
  */
 ssize_t
 link_send(struct link *l, int fd, const void *buf, size_t len, int flags)
@@ -114,17 +121,36 @@ link_send(struct link *l, int fd, const void *buf, size_t len, int flags)
 			return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 		return n;
 	}
+	if (l->out_errno == 0 && l->out.len + len > LINK_OUT_MAX)
+		(void)link_flush(l);
 	if (l->out_errno != 0)
 		return -l->out_errno;
-	if (l->out.len + len > LINK_OUT_MAX) {
-		(void)link_flush(l);
-		if (l->out_errno != 0)
-			return -l->out_errno;
-		if (l->out.len + len > LINK_OUT_MAX)
-			return -EAGAIN;
-	}
 	buf_append(&l->out, buf, len);
 	return (ssize_t)len;
+}
+
+/* 1 when bulk writers must wait for the queue to drain. */
+int
+link_congested(const struct link *l)
+{
+	return l->out.len >= LINK_OUT_MAX;
+}
+
+/* A writer stopped because the queue was congested. */
+void
+link_wait(struct link *l)
+{
+	l->waiting = 1;
+}
+
+/* 1 once when a waiting writer may go on (the queue is below the mark). */
+int
+link_writable(struct link *l)
+{
+	if (!l->waiting || link_congested(l))
+		return 0;
+	l->waiting = 0;
+	return 1;
 }
 
 /* The kernel has something for us again (or an error to report). */
@@ -141,6 +167,7 @@ link_reset(struct link *l)
 	buf_consume(&l->out, l->out.len);
 	l->out_errno = 0;
 	l->rx_empty = 0;
+	l->waiting = 0;
 }
 
 /* Release the queue's memory. */

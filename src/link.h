@@ -1,7 +1,8 @@
 /*
  * The SSH connection's socket as libssh2 sees it: reads that skip the
  * syscall when the socket is known empty, writes batched once per service
- * round, the time and generation of the last bytes received.
+ * round and never refused, the time and generation of the last bytes
+ * received.
  */
 #ifndef TUNNELS_LINK_H
 #define TUNNELS_LINK_H
@@ -18,6 +19,7 @@ struct link {
 	int64_t		last_rx_ms;	/* monotonic time of the last bytes */
 	struct buf	out;		/* whole packets not yet written */
 	int		out_errno;	/* a write failed */
+	int		waiting;	/* a writer stopped for room */
 };
 
 void	 link_init(struct link *);
@@ -28,6 +30,15 @@ ssize_t	 link_recv(struct link *, int fd, void *, size_t, int flags);
 ssize_t	 link_send(struct link *, int fd, const void *, size_t, int flags);
 /* Write what is queued; -1 with out_errno set when the socket failed. */
 int	 link_flush(struct link *);
+/*
+ * 1 when the queue is past its mark: bulk writers (the bridges) must not
+ * hand libssh2 more data now. They call link_wait() and are run again
+ * once link_writable() says the queue went below the mark.
+ */
+int	 link_congested(const struct link *);
+void	 link_wait(struct link *);
+/* 1 (once) if a writer waited and the queue is below the mark again. */
+int	 link_writable(struct link *);
 /* epoll reported input (or an error): recv must look again. */
 void	 link_readable(struct link *);
 /* After shutdown(): drop what is queued, forget the socket's state. */

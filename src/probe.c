@@ -10,7 +10,7 @@
 #include "probe.h"
 #include "ssherr.h"
 
-/* Open, then close, a session channel. */
+/* Ask for a channel of an unknown type; free it if it was opened. */
 enum probe_step
 probe_step(struct probe *p, LIBSSH2_SESSION *ss, void **open_slot,
     int *progress, const char *server)
@@ -24,7 +24,8 @@ probe_step(struct probe *p, LIBSSH2_SESSION *ss, void **open_slot,
 		if (*open_slot != NULL && *open_slot != p)
 			return PROBE_STEP_OK;
 		*open_slot = p;
-		ch = libssh2_channel_open_ex(ss, "session", sizeof "session" - 1,
+		ch = libssh2_channel_open_ex(ss, PROBE_CHANNEL_TYPE,
+		    sizeof PROBE_CHANNEL_TYPE - 1,
 		    LIBSSH2_CHANNEL_WINDOW_DEFAULT,
 		    LIBSSH2_CHANNEL_PACKET_DEFAULT, NULL, 0);
 		if (ch == NULL) {

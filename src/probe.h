@@ -1,17 +1,23 @@
 /*
- * The liveness probe: open a "session" channel and close it again. The
- * server answers a channel open by channel id, so unlike a global request
- * (whose replies libssh2 1.10 never consumes, DESIGN §5.3) nothing is left
- * behind to confuse a later tcpip-forward. Any answer, even a refusal,
- * proves the server alive.
+ * The liveness probe: ask the server to open a channel of a type no
+ * server knows, and take its refusal as the proof of life. The server
+ * answers a channel open by channel id, so unlike a global request (whose
+ * replies libssh2 never consumes: docs/libssh2.md rule 3) nothing is left
+ * behind to confuse a later tcpip-forward; and unlike a "session" channel,
+ * which sshd logs when MaxSessions is 0 ("no more sessions"), an unknown
+ * type is refused silently by OpenSSH and Dropbear alike (rule 9). Should
+ * a server ever open it, the channel is freed at once: still an answer.
  */
 #ifndef TUNNELS_PROBE_H
 #define TUNNELS_PROBE_H
 
 #include <libssh2.h>
 
+/* RFC 4250 §4.6.1 local name; .invalid can belong to no one (RFC 2606). */
+#define PROBE_CHANNEL_TYPE	"tunnels-probe@tunnels.invalid"
+
 struct probe {
-	LIBSSH2_CHANNEL	*ch;		/* open, being closed */
+	LIBSSH2_CHANNEL	*ch;		/* opened after all: being freed */
 	int		 wanted;	/* start one at the next step */
 	int		 opening;	/* the open is in flight */
 };

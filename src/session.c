@@ -7,16 +7,17 @@
  *
  * All libssh2 calls happen in session_service(), which is never called
  * directly: fd events, timers and the bridges only post it, and the loop
- * runs posted callbacks from a single call site. This matters because
- * libssh2 1.10 has one outbound packet slot per session: after EAGAIN
+ * runs posted callbacks from a single call site. libssh2 has one outbound
+ * packet slot per session (docs/libssh2.md rules 1 and 2): after EAGAIN
  * with OUTBOUND set, the next call on the session must repeat the same
  * call with the same arguments, and some calls build their packet on the
- * stack, so "the same arguments" includes the same stack depth. Entering
- * through one call site, and calling each step function from the same
- * frame whether it is retried or reached in the sweep, keeps that depth
- * fixed. The step functions record which call is pending and repeat it
- * first (tx_fwd, tx_probe, tx_reclaim); nothing else runs on the session
- * meanwhile.
+ * stack, so "the same arguments" includes the same stack depth. The link
+ * (link.c) never refuses a packet, so the slot is never left taken in
+ * operation; the discipline stays as a guard. Entering through one call
+ * site, and calling each step function from the same frame whether it is
+ * retried or reached in the sweep, keeps that depth fixed. The step
+ * functions record which call is pending and repeat it first (tx_fwd,
+ * tx_probe, tx_reclaim); nothing else runs on the session meanwhile.
  *
  * Below the session: link.c (the socket as libssh2 sees it), probe.c
  * (the liveness probe), reclaim.c (stale server sessions), forward.c (one
@@ -907,7 +908,7 @@ session_has_reader(const struct session *s)
 static void
 session_run(struct session *s, uint32_t events)
 {
-	struct sweep		 sw = { s->ss, &s->link.rx_gen, 0 };
+	struct sweep		 sw = { s->ss, &s->link, &s->link.rx_gen, 0 };
 	enum forward_step	 r;
 	size_t			 i;
 	int			 pumped = 0, rc;
@@ -1053,6 +1054,9 @@ session_service(void *arg)
 	char			*cause;
 
 	s->revents = 0;
+	/* Room in the socket: make room in the queue before writers look. */
+	if ((ev & EPOLLOUT) && s->link.fd != -1 && s->link.out.len > 0)
+		(void)link_flush(&s->link);
 	do {
 		before = s->state;
 		switch (s->state) {
@@ -1093,13 +1097,17 @@ session_service(void *arg)
 	} while (s->state != before && s->state != SESSION_UP &&
 	    s->state != SESSION_BACKOFF && s->state != SESSION_FAILED);
 	/* One write for everything libssh2 produced this round. */
-	if (s->link.fd != -1 && s->link.out.len > 0 && link_flush(&s->link) == -1) {
+	if (s->link.fd != -1 && s->link.out.len > 0 &&
+	    link_flush(&s->link) == -1) {
 		cause = xasprintf("send to %s: %s", s->address,
 		    strerror(s->link.out_errno));
 		session_fail(s, s->state == SESSION_UP ? SESSION_FAIL_LOST :
 		    SESSION_FAIL_COSTLY, cause);
 		free(cause);
 	}
+	/* Bridges that stopped for a congested queue may go on. */
+	if (s->state == SESSION_UP && link_writable(&s->link))
+		loop_post(s->rt->loop, &s->post);
 	session_update_interest(s);
 }
 
@@ -1256,6 +1264,8 @@ session_status_json(const struct session *s, struct buf *b, int64_t now)
 	json_str(b, s->address[0] ? s->address : NULL);
 	buf_printf(b, ",\"since_s\":%lld,\"connects\":%u",
 	    (long long)(now - s->since_ms) / 1000, s->connects);
+	/* Bytes written by libssh2 that the network has not taken yet. */
+	buf_printf(b, ",\"send_queue_bytes\":%zu", s->link.out.len);
 	if (reclaim_server_pid(s->reclaim) != 0)
 		buf_printf(b, ",\"server_pid\":%ld",
 		    reclaim_server_pid(s->reclaim));
