@@ -58,7 +58,7 @@ OBJS	 = $(SRCS:src/%.c=$(B)/obj/%.o)
 SOBJS	 = $(SRCS:src/%.c=$(B)/asan/obj/%.o)
 
 # Modules that unit tests link: no libssh2, no event loop.
-PURE	 = util addr config config_yaml config_server config_files config_tunnel keyfile backoff nginx json notify base64 loop log link
+PURE	 = util addr config config_yaml config_server config_files config_tunnel keyfile backoff nginx json notify base64 loop log link reclaim
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(B)/unit/%)
 PURE_OBJS  = $(foreach m,$(PURE),$(if $(wildcard src/$(m).c),$(B)/asan/obj/$(m).o))
