@@ -107,7 +107,7 @@ struct reclaim {
 	enum reclaim_result		 result;
 	long				 killed_at_ms;
 	long				 uid;		/* ours; -1 unknown */
-	struct reclaim_rec		 shared_told;	/* logged once */
+	struct reclaim_rec		 told;	/* why it stays: logged once */
 
 	enum reclaim_job		 job;
 	enum reclaim_phase		 phase;
@@ -603,7 +603,7 @@ static void
 reclaim_learned(struct reclaim *r, const struct reclaim_proc *p)
 {
 	struct reclaim_rec	rec;
-	int			i, shared = 0;
+	int			i, shared = 0, told;
 
 	memset(&rec, 0, sizeof rec);
 	rec.pid = p->pid;
@@ -617,7 +617,8 @@ reclaim_learned(struct reclaim *r, const struct reclaim_proc *p)
 			r->prev[i].keep = RECLAIM_KEEP_SHARED;
 			shared = 1;
 		}
-	if (shared || reclaim_same(&r->shared_told, &rec))
+	if (shared || (reclaim_same(&r->told, &rec) &&
+	    r->told.keep == RECLAIM_KEEP_SHARED))
 		rec.keep = RECLAIM_KEEP_SHARED;
 	else if (!reclaim_known_name(rec.name))
 		rec.keep = RECLAIM_KEEP_NAME;
@@ -625,18 +626,19 @@ reclaim_learned(struct reclaim *r, const struct reclaim_proc *p)
 	log_info(r->cfg->name, NULL, "our server-side session is pid %ld "
 	    "(%s, start time %s, uid %ld)", rec.pid, rec.name, rec.start,
 	    rec.owner);
-	if (rec.keep == RECLAIM_KEEP_SHARED) {
-		/* Say it once per process, not at every reconnect. */
-		if (!reclaim_same(&r->shared_told, &rec))
-			log_notice(r->cfg->name, NULL, "server-side pid %ld "
-			    "(%s) also served an earlier session of ours: it "
-			    "serves more than one of our sessions (a server "
-			    "that serves every connection from one process), "
-			    "so it is not ours to end; a port held by a stale "
-			    "session waits for the server's own keepalive",
-			    rec.pid, rec.name);
-		r->shared_told = rec;
-	} else if (rec.keep == RECLAIM_KEEP_NAME)
+	/* Why it stays: once per process and reason, not at every connect. */
+	told = reclaim_same(&r->told, &rec) && r->told.keep == rec.keep;
+	if (told)
+		log_debug(r->cfg->name, NULL, "server-side pid %ld: left alone "
+		    "(%s)", rec.pid, reclaim_keep_word(rec.keep));
+	else if (rec.keep == RECLAIM_KEEP_SHARED)
+		log_notice(r->cfg->name, NULL, "server-side pid %ld (%s) also "
+		    "served an earlier session of ours: it serves more than "
+		    "one of our sessions (a server that serves every "
+		    "connection from one process), so it is not ours to end; "
+		    "a port held by a stale session waits for the server's "
+		    "own keepalive", rec.pid, rec.name);
+	else if (rec.keep == RECLAIM_KEEP_NAME)
 		log_notice(r->cfg->name, NULL, "server-side pid %ld (%s) is "
 		    "not a known per-connection server process (sshd, "
 		    "sshd-session, dropbear): it is never ended; a port held "
@@ -649,6 +651,8 @@ reclaim_learned(struct reclaim *r, const struct reclaim_proc *p)
 		    "waits for the server's own keepalive (Dropbear: -K; "
 		    "OpenSSH: ClientAliveInterval)", rec.pid, rec.name,
 		    p->owner, p->uid);
+	if (rec.keep != RECLAIM_KEEP_NONE)
+		r->told = rec;
 	reclaim_save(r);
 }
 

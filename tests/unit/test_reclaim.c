@@ -223,6 +223,69 @@ test_kill_command_real(void **state)
 	assert_string_equal(out, "gone\n");
 }
 
+/* The file TESTS_SRCDIR/../REL, whole, troff escapes for ' and - undone. */
+static char *
+read_doc(const char *rel)
+{
+	const char	*dir = getenv("TESTS_SRCDIR");
+	char		 path[4096], *buf, *r, *w;
+	FILE		*fp;
+	long		 n;
+
+	assert_non_null(dir);
+	snprintf(path, sizeof path, "%s/../%s", dir, rel);
+	fp = fopen(path, "r");
+	assert_non_null(fp);
+	fseek(fp, 0, SEEK_END);
+	n = ftell(fp);
+	rewind(fp);
+	buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
+	buf[n] = '\0';
+	fclose(fp);
+	for (r = w = buf; *r != '\0';) {
+		if (strncmp(r, "\\(aq", 4) == 0) {
+			*w++ = '\'';
+			r += 4;
+		} else if (strncmp(r, "\\-", 2) == 0) {
+			*w++ = '-';
+			r += 2;
+		} else
+			*w++ = *r++;
+	}
+	*w = '\0';
+	return buf;
+}
+
+/* README.md and tunnels(8) quote the commands the daemon runs. */
+static void
+test_docs_quote_commands(void **state)
+{
+	static const char *const docs[] = { "README.md", "man/tunnels.8" };
+	char	*kill, *tmpl, *doc;
+	size_t	 i;
+
+	(void)state;
+	kill = reclaim_kill_command(123456789, "START", "NAME");
+	assert_int_equal(strncmp(kill, "p=123456789;", 12), 0);
+	tmpl = malloc(strlen(kill) + 1);
+	assert_non_null(tmpl);
+	snprintf(tmpl, strlen(kill) + 1, "p=PID;%s", kill + 12);
+	for (i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+		doc = read_doc(docs[i]);
+		if (strstr(doc, reclaim_learn_command()) == NULL)
+			fail_msg("%s does not quote the learn command: %s",
+			    docs[i], reclaim_learn_command());
+		if (strstr(doc, tmpl) == NULL)
+			fail_msg("%s does not quote the kill command: %s",
+			    docs[i], tmpl);
+		free(doc);
+	}
+	free(tmpl);
+	free(kill);
+}
+
 int
 main(void)
 {
@@ -233,6 +296,7 @@ main(void)
 		cmocka_unit_test(test_known_names),
 		cmocka_unit_test(test_learn_command_real),
 		cmocka_unit_test(test_kill_command_real),
+		cmocka_unit_test(test_docs_quote_commands),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
