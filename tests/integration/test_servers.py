@@ -253,8 +253,9 @@ def readme_kill_command(pid, start, name):
     text = (REPO / "README.md").read_text()
     m = re.search(r"^(p=PID; .*)$", text, re.M)
     assert m, "README quotes no kill command starting with p=PID;"
-    return (m.group(1).replace("PID", str(pid)).replace("START", start)
-            .replace("NAME", name))
+    return (m.group(1).replace("p=PID;", "p=%d;" % pid, 1)
+            .replace("!= START ]", "!= %s ]" % start, 1)
+            .replace("!= NAME ]", "!= %s ]" % name, 1))
 
 
 def test_dropbear_stale_session_ended(world):
