@@ -108,6 +108,7 @@ struct reclaim {
 	long				 killed_at_ms;
 	long				 uid;		/* ours; -1 unknown */
 	struct reclaim_rec		 told;	/* why it stays: logged once */
+	int				 uid_told;	/* owner warning given */
 
 	enum reclaim_job		 job;
 	enum reclaim_phase		 phase;
@@ -644,13 +645,17 @@ reclaim_learned(struct reclaim *r, const struct reclaim_proc *p)
 		    "sshd-session, dropbear): it is never ended; a port held "
 		    "by a stale session waits for the server's own keepalive",
 		    rec.pid, rec.name);
-	else if (p->uid != 0 && p->uid != p->owner && p->uid != p->saved)
+	else if (p->uid != 0 && p->uid != p->owner && p->uid != p->saved &&
+	    !r->uid_told) {
+		/* The kill alone can tell (capabilities): warn, still try. */
+		r->uid_told = 1;
 		log_notice(r->cfg->name, NULL, "server-side pid %ld (%s) runs "
 		    "as uid %ld and this account is uid %ld: it may not be "
 		    "permitted to end it; a port held by a stale session then "
 		    "waits for the server's own keepalive (Dropbear: -K; "
 		    "OpenSSH: ClientAliveInterval)", rec.pid, rec.name,
 		    p->owner, p->uid);
+	}
 	if (rec.keep != RECLAIM_KEEP_NONE)
 		r->told = rec;
 	reclaim_save(r);
@@ -696,11 +701,13 @@ reclaim_killed(struct reclaim *r, long now)
 		r->result = RECLAIM_RESULT_KEPT;
 		t->keep = RECLAIM_KEEP_DENIED;
 		reclaim_push_prev(r, t);
+		/* The owner is unknown for records of a previous run. */
+		snprintf(out, sizeof out, ", uid %ld", t->owner);
 		log_warn(r->cfg->name, NULL, "cannot end our stale server-side "
-		    "session pid %ld (%s, uid %ld): not permitted for this "
-		    "account (uid %ld); the server's own keepalive must end it "
-		    "(Dropbear: -K; OpenSSH: ClientAliveInterval)", t->pid,
-		    t->name, t->owner, r->uid);
+		    "session pid %ld (%s%s): not permitted for this account; "
+		    "the server's own keepalive must end it (Dropbear: -K; "
+		    "OpenSSH: ClientAliveInterval)", t->pid, t->name,
+		    t->owner >= 0 ? out : "");
 		break;
 	default:
 		r->result = RECLAIM_RESULT_FAILED;
