@@ -55,9 +55,10 @@ def _banner_ready(proc, pidfile, port):
 
 class TestAccount:
     """
-    A Unix account created for one test (useradd, /bin/sh, a home in a
-    temp dir it owns, ~/.ssh/authorized_keys), removed with its group at
-    cleanup. Its name is unique (tunsrv + random hex).
+    A Unix account created for one test (useradd, /bin/sh, no password
+    but not locked, a home in a temp dir it owns, ~/.ssh/authorized_keys),
+    removed with its group at cleanup. Its name is unique (tunsrv + random
+    hex).
     """
 
     def __init__(self, world, keys, prefix="tunsrv"):
@@ -70,8 +71,10 @@ class TestAccount:
         # waits for it itself; retry a failure a few times all the same.
         last = None
         for _ in range(5):
+            # -p '*': no password, but not locked ("!"), which sshd
+            # without PAM refuses.
             r = subprocess.run([useradd, "-M", "-U", "-d", str(self.home),
-                                "-s", "/bin/sh", self.name],
+                                "-s", "/bin/sh", "-p", "*", self.name],
                                capture_output=True, text=True, timeout=60)
             if r.returncode == 0:
                 break

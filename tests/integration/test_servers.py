@@ -375,3 +375,25 @@ def test_asyncssh_shared_process_is_never_killed(world, comm):
     if comm is None:
         assert re.search(r"pid %d \(python3\) is not a known per-connection "
                          r"server process" % srv.pid, log)
+
+
+def test_openssh_unprivileged_account_ends_its_session(world):
+    """The same stale session on OpenSSH with an unprivileged account: its
+    `sshd: USER@notty` process runs as the account, which may end it (no
+    warning about the owner), and does."""
+    acc = servers.account(world)
+    sshd = world.sshd("sshd1", extra=["ClientAliveInterval 0"])
+    sshd.user = acc.name
+    w = behind_relay(world, sshd)
+    old = learned(w.d)
+    assert os.stat("/proc/%d" % old).st_uid == acc.uid
+    assert "may not be permitted" not in w.d.log_text()
+
+    carrier, t0 = stall(w.relay)
+    wait_serving(w.d, w.rport, DEAD_S + 10, min_connects=2,
+                 what="serving after the reclaim")
+    report("openssh_unprivileged_reclaim", serving_s=time.monotonic() - t0)
+    assert re.search(r"ended our stale server-side session pid %d \(sshd\)"
+                     % old, w.d.log_text())
+    wait_until(lambda: not pid_alive(old), 2, "old session %d gone" % old)
+    assert proc_state(carrier) == "T"
