@@ -363,6 +363,18 @@ reclaim_parse_rec(const char *s, struct reclaim_rec *rec)
 	return 0;
 }
 
+/* 1 if rec is also in the list of previous sessions. */
+static int
+reclaim_in_prev(const struct reclaim *r, const struct reclaim_rec *rec)
+{
+	int	i;
+
+	for (i = 0; i < r->nprev; i++)
+		if (reclaim_same(&r->prev[i], rec))
+			return 1;
+	return 0;
+}
+
 /*
  * Load the sessions a previous run of the daemon remembered. The first
  * line names the server (host port user): records of another server are
@@ -407,9 +419,11 @@ reclaim_save(struct reclaim *r)
 	    r->cfg->user);
 	for (i = 0; i <= r->nprev; i++) {
 		rec = i < r->nprev ? &r->prev[i] : &r->cur;
-		if (rec->pid != 0)
-			buf_printf(&b, "%ld %s %s %s\n", rec->pid, rec->start,
-			    rec->name, reclaim_keep_word(rec->keep));
+		/* The current session may be a previous one's (shared). */
+		if (rec->pid == 0 || (rec == &r->cur && reclaim_in_prev(r, rec)))
+			continue;
+		buf_printf(&b, "%ld %s %s %s\n", rec->pid, rec->start,
+		    rec->name, reclaim_keep_word(rec->keep));
 	}
 	tmp = xasprintf("%s.tmp", r->path);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
