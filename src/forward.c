@@ -269,9 +269,10 @@ forward_retry_now(struct forward *f)
 	forward_on_retry(f);
 }
 
+/* waiting_reason in status, by enum forward_wait. */
 static const char *const forward_wait_names[] = {
 	"reclaiming", "reclaiming", "stale_session", "stale_session",
-	"stale_session_no_exec", "policy"
+	"stale_session_no_exec", "policy", "stale_session_server_keepalive"
 };
 
 /* The server refused the listener: the session decides why (wait). */
@@ -309,6 +310,17 @@ forward_ever_up(const struct forward *f)
 void
 forward_wait(struct forward *f, enum forward_wait why)
 {
+	forward_wait_detail(f, why, NULL);
+}
+
+/*
+ * The same; detail says why a stale session of ours cannot be ended
+ * (FORWARD_WAIT_STALE_KEEPALIVE).
+ */
+void
+forward_wait_detail(struct forward *f, enum forward_wait why,
+    const char *detail)
+{
 	char	 remote[ADDR_TEXT_MAX];
 	char	*msg;
 	int64_t	 delay;
@@ -343,6 +355,15 @@ forward_wait(struct forward *f, enum forward_wait why)
 		    "commands (restricted key or ForceCommand); waiting for "
 		    "the server to drop it (ClientAlive); retry in %llds",
 		    remote, (long long)(delay + 999) / 1000);
+		break;
+	case FORWARD_WAIT_STALE_KEEPALIVE:
+		delay = MIN(backoff_next(&f->bo), FORWARD_STALE_RETRY_MAX_MS);
+		msg = xasprintf("remote port %s is held by a stale session of "
+		    "ours that will not be ended: %s; waiting for the server's "
+		    "own keepalive to end it (OpenSSH: ClientAliveInterval; "
+		    "Dropbear: -K); retry in %llds", remote,
+		    detail != NULL ? detail : "it is not ours alone",
+		    (long long)(delay + 999) / 1000);
 		break;
 	default:
 		delay = backoff_at_cap(&f->bo);

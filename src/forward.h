@@ -31,7 +31,9 @@ enum forward_wait {
 	FORWARD_WAIT_STALE,		/* probably stale, nothing to end */
 	FORWARD_WAIT_STALE_OFF,		/* probably stale; reclaim is off */
 	FORWARD_WAIT_STALE_NOEXEC,	/* stale, but exec is not permitted */
-	FORWARD_WAIT_POLICY		/* no stale session: policy refusal */
+	FORWARD_WAIT_POLICY,		/* no stale session: policy refusal */
+	FORWARD_WAIT_STALE_KEEPALIVE	/* stale, ours but not to end: the
+					   server's keepalive must end it */
 };
 
 /* Result of forward_step(). */
@@ -66,6 +68,9 @@ void		 forward_retry_now(struct forward *);
 int		 forward_take_refused(struct forward *);
 /* Wait after a refusal, for the given reason (sets the retry timer). */
 void		 forward_wait(struct forward *, enum forward_wait);
+/* The same, with why the stale session cannot be ended (or NULL). */
+void		 forward_wait_detail(struct forward *, enum forward_wait,
+		    const char *detail);
 /* 1 if waiting after a refusal for that reason. */
 int		 forward_is_waiting(const struct forward *, enum forward_wait);
 /* 1 if the server ever granted this listener (in this run). */

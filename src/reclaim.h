@@ -1,15 +1,18 @@
 /*
  * Stale-port reclaim (DESIGN §5.4). When a link dies without the server
- * noticing (NAT state lost, laptop asleep), the old sshd session keeps our
- * remote ports and the next session's tcpip-forward is refused. Each time
- * a session comes up we learn its server-side process (PID and start time)
- * over an exec channel and remember it, on disk too; after a refusal on a
- * later session we end exactly that remembered process, and the port is
- * free at once.
+ * noticing (NAT state lost, laptop asleep), the old server session keeps
+ * our remote ports and the next session's tcpip-forward is refused. Each
+ * time a session comes up we learn its server-side process (PID, start
+ * time, name, owner) over an exec channel and remember it, on disk too;
+ * after a refusal on a later session we end exactly that remembered
+ * process, and the port is free at once. A process we may not or must not
+ * end (another name, owned by root, shared by several sessions) is left
+ * to the server's own keepalive, and reclaim_blocked() says why.
  */
 #ifndef TUNNELS_RECLAIM_H
 #define TUNNELS_RECLAIM_H
 
+#include <stddef.h>
 #include <libssh2.h>
 
 struct config_server;
@@ -26,8 +29,30 @@ enum reclaim_exec {
 enum reclaim_result {
 	RECLAIM_RESULT_NONE = 0,
 	RECLAIM_RESULT_KILLED,	/* the stale session was ended */
-	RECLAIM_RESULT_GONE,	/* it no longer existed: nothing to end */
+	RECLAIM_RESULT_GONE,	/* it no longer existed (or is another
+				   process now): nothing to end */
+	RECLAIM_RESULT_KEPT,	/* not ours to end: denied or shared */
 	RECLAIM_RESULT_FAILED	/* the command could not run */
+};
+
+/* What the learn command reported; see reclaim_parse_learn(). */
+struct reclaim_proc {
+	long	pid;
+	char	start[24];	/* /proc/PID/stat field 22, digits */
+	char	name[16];	/* comm, sanitised (printable ASCII) */
+	long	owner;		/* its real uid */
+	long	saved;		/* its saved uid */
+	long	uid;		/* the account's uid */
+};
+
+/* What the kill command reported; see reclaim_parse_kill(). */
+enum reclaim_kill_out {
+	RECLAIM_OUT_BAD = 0,	/* anything else */
+	RECLAIM_OUT_KILLED,
+	RECLAIM_OUT_GONE,
+	RECLAIM_OUT_DENIED,	/* kill: not permitted */
+	RECLAIM_OUT_SHARED,	/* it is this very session's process */
+	RECLAIM_OUT_OTHER	/* the PID is another process now */
 };
 
 /* Result of reclaim_step(). */
@@ -60,6 +85,12 @@ int		 reclaim_busy(const struct reclaim *);
 int		 reclaim_killing(const struct reclaim *);
 /* ms since the last successful kill, or -1. */
 long		 reclaim_killed_ago(const struct reclaim *, long now_ms);
+/*
+ * 1 if a previous session is known that will not be ended (another
+ * process name, not permitted, shared by several of our sessions), with
+ * why in buf; 0 otherwise.
+ */
+int		 reclaim_blocked(const struct reclaim *, char *buf, size_t len);
 
 enum reclaim_result reclaim_take_result(struct reclaim *);
 enum reclaim_exec reclaim_exec_state(const struct reclaim *);
@@ -75,7 +106,21 @@ int		 reclaim_had_previous(const struct reclaim *);
 enum reclaim_step reclaim_step(struct reclaim *, LIBSSH2_SESSION *,
 		    void **open_slot, int *progress);
 
+/* The shell command that learns the session's process (docs, logs). */
+const char	*reclaim_learn_command(void);
 /* The shell command that ends a remembered session (for docs and logs). */
-char		*reclaim_kill_command(long pid, const char *start);
+char		*reclaim_kill_command(long pid, const char *start,
+		    const char *name);
+/* 1 if name is a known per-connection server process (sshd ...). */
+int		 reclaim_known_name(const char *name);
+/* Parse the learn command's output (len bytes); 0 on success. */
+int		 reclaim_parse_learn(const char *out, size_t len,
+		    struct reclaim_proc *);
+/* Parse the kill command's output; the name of "other NAME" in name. */
+enum reclaim_kill_out reclaim_parse_kill(const char *out, size_t len,
+		    char *name, size_t namelen);
+/* Copy at most len bytes of s as printable ASCII ('?' for the rest). */
+void		 reclaim_sanitize(const char *s, size_t len, char *dst,
+		    size_t dstlen);
 
 #endif

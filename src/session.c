@@ -826,6 +826,7 @@ static void
 session_on_refused(struct session *s, struct forward *f)
 {
 	struct reclaim	*r = s->reclaim;
+	char		 why[256];
 	long		 ago;
 	int		 stale;
 
@@ -847,6 +848,9 @@ session_on_refused(struct session *s, struct forward *f)
 		forward_wait(f, FORWARD_WAIT_STALE_OFF);
 	else if (reclaim_exec_state(r) == RECLAIM_EXEC_DENIED)
 		forward_wait(f, FORWARD_WAIT_STALE_NOEXEC);
+	else if (reclaim_blocked(r, why, sizeof why))
+		/* Ours, but not to end (not permitted, shared, unknown). */
+		forward_wait_detail(f, FORWARD_WAIT_STALE_KEEPALIVE, why);
 	else
 		forward_wait(f, FORWARD_WAIT_STALE);
 }

@@ -6,8 +6,8 @@ set -eu
 PKGS="build-essential pkg-config cmake libssl-dev libyaml-dev libsystemd-dev
 libcmocka-dev openssh-server openssh-client nginx-light python3
 python3-pytest socat curl iproute2 nftables procps psmisc
-systemd-container debootstrap autossh iperf3 wrk gnuplot-nox
-python3-asyncssh dropbear-bin util-linux"
+systemd-container debootstrap autossh iperf3 wrk gnuplot-nox dropbear-bin
+python3-asyncssh passwd util-linux"
 
 missing=""
 for p in $PKGS; do
