@@ -318,6 +318,13 @@ reclaim_had_previous(const struct reclaim *r)
 	return r->had_prev;
 }
 
+/* The learn command (see reclaim.h), for `tunnels check --connect`. */
+const char *
+reclaim_learn_command(void)
+{
+	return RECLAIM_LEARN_CMD;
+}
+
 /* The guarded kill, as run on the server through the account's shell. */
 char *
 reclaim_kill_command(long pid, const char *start)

@@ -75,6 +75,11 @@ int		 reclaim_had_previous(const struct reclaim *);
 enum reclaim_step reclaim_step(struct reclaim *, LIBSSH2_SESSION *,
 		    void **open_slot, int *progress);
 
+/*
+ * The shell command that learns a session's server-side process: prints
+ * "PID START" of the sshd process serving the exec channel's session.
+ */
+const char	*reclaim_learn_command(void);
 /* The shell command that ends a remembered session (for docs and logs). */
 char		*reclaim_kill_command(long pid, const char *start);
 
