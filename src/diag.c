@@ -959,12 +959,13 @@ diag_forwards(struct diag *d)
 
 /*
  * Run command on an exec channel: its stdout (at most outlen - 1 bytes
- * kept, NUL-terminated) and exit status. 0, or -1 with *cause when the
- * channel failed or the deadline passed.
+ * kept, NUL-terminated) and exit status. 0; or -1 with *cause, and
+ * *refused set when the server turned the channel or the command down
+ * (rather than the connection failing or the deadline passing).
  */
 static int
 diag_exec_run(struct diag *d, const char *cmd, char *out, size_t outlen,
-    int *status, char **cause)
+    int *status, int *refused, char **cause)
 {
 	LIBSSH2_CHANNEL	*ch;
 	char		 scratch[1024], tmo[16];
@@ -973,21 +974,28 @@ diag_exec_run(struct diag *d, const char *cmd, char *out, size_t outlen,
 	int		 rc, ret = -1;
 
 	*status = -1;
+	*refused = 0;
 	out[0] = '\0';
+	diag_fmt_timeout(d, tmo, sizeof tmo);
 	do {
 		ch = libssh2_channel_open_session(d->ss);
 		rc = ch != NULL ? 0 : libssh2_session_last_errno(d->ss);
 	} while (rc == LIBSSH2_ERROR_EAGAIN && diag_wait(d) == 0);
 	if (ch == NULL) {
-		*cause = rc == LIBSSH2_ERROR_EAGAIN ?
-		    xstrdup("no session channel within the deadline") :
-		    ssherr_describe(d->ss, rc);
+		*refused = rc != LIBSSH2_ERROR_EAGAIN &&
+		    !ssherr_session_fatal(rc);
+		*cause = rc == LIBSSH2_ERROR_EAGAIN ? xasprintf("no session "
+		    "channel within %s", tmo) : ssherr_describe(d->ss, rc);
 		return -1;
 	}
 	DIAG_CALL(d, rc, libssh2_channel_process_startup(ch, "exec",
 	    sizeof "exec" - 1, cmd, (unsigned)strlen(cmd)));
 	if (rc != 0) {
-		*cause = ssherr_describe(d->ss, rc);
+		*refused = rc != LIBSSH2_ERROR_EAGAIN &&
+		    !ssherr_session_fatal(rc);
+		*cause = rc == LIBSSH2_ERROR_EAGAIN ? xasprintf("no answer to "
+		    "the exec request within %s", tmo) :
+		    ssherr_describe(d->ss, rc);
 		goto out;
 	}
 	/* Until EOF: keep the start of stdout, drop the rest and stderr. */
@@ -1009,9 +1017,10 @@ diag_exec_run(struct diag *d, const char *cmd, char *out, size_t outlen,
 			goto out;
 		}
 		if (diag_wait(d) == -1) {
-			diag_fmt_timeout(d, tmo, sizeof tmo);
+			/* The daemon gives up on such a command too. */
+			*refused = 1;
 			*cause = xasprintf("the command did not finish within "
-			    "%s", tmo);
+			    "%s, a ForceCommand that never ends?", tmo);
 			goto out;
 		}
 	}
@@ -1031,9 +1040,16 @@ out:
 static int
 diag_exec(struct diag *d)
 {
-	char	 out[DIAG_EXEC_OUT_MAX], *cause = NULL, *end, *text;
-	long	 pid;
-	int	 status, ok;
+	static const char	 fix[] = "allow commands for this key (the "
+	    "authorized_keys line tunnels server-setup prints, without "
+	    "command=), or set reclaim_stale_port: false";
+	static const char	 refused_msg[] = "exec refused (restricted key "
+	    "or ForceCommand): a port held by a stale session is freed only "
+	    "by the server's ClientAlive";
+	char			 out[DIAG_EXEC_OUT_MAX], *cause = NULL, *end;
+	char			*text;
+	long			 pid;
+	int			 status, refused, ok;
 
 	if (!d->srv->reclaim_stale_port) {
 		diag_ok(d, "exec: not tried, reclaim_stale_port is off (a port "
@@ -1043,8 +1059,12 @@ diag_exec(struct diag *d)
 	}
 	diag_step_start(d);
 	if (diag_exec_run(d, reclaim_learn_command(), out, sizeof out,
-	    &status, &cause) == -1) {
-		diag_fail(d, "see the server's sshd log", "exec: %s", cause);
+	    &status, &refused, &cause) == -1) {
+		if (refused)
+			diag_fail(d, fix, "%s (%s)", refused_msg, cause);
+		else
+			diag_fail(d, "see the server's sshd log", "exec: %s",
+			    cause);
 		free(cause);
 		return -1;
 	}
@@ -1059,11 +1079,7 @@ diag_exec(struct diag *d)
 		return 0;
 	}
 	text = str_sanitize(out, strcspn(out, "\n"), DIAG_SHOW_MAX);
-	diag_fail(d, "allow commands for this key (the authorized_keys line "
-	    "tunnels server-setup prints, without command=), or set "
-	    "reclaim_stale_port: false", "exec refused (restricted key or "
-	    "ForceCommand): a port held by a stale session is freed only by "
-	    "the server's ClientAlive (exit status %d, output \"%s\")",
+	diag_fail(d, fix, "%s (exit status %d, output \"%s\")", refused_msg,
 	    status, text);
 	free(text);
 	return 0;
