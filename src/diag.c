@@ -58,6 +58,7 @@ struct diag {
 	struct loop			*loop;
 	struct resolver			*resolver;
 	struct json			*status;	/* the daemon's, or NULL */
+	char				*status_error;	/* why not */
 	int				 status_asked;
 
 	/* The server being diagnosed. */
@@ -830,11 +831,14 @@ diag_daemon_status(struct diag *d)
 	d->status_asked = 1;
 	if (control_query(d->cfg->control, DIAG_STATUS_TIMEOUT_MS, &text,
 	    &cause) == -1) {
-		free(cause);
+		d->status_error = cause;
 		return NULL;
 	}
-	d->status = json_parse(text, &cause);
-	free(cause);
+	if ((d->status = json_parse(text, &cause)) == NULL) {
+		d->status_error = xasprintf("bad answer from the daemon on %s: "
+		    "%s", d->cfg->control, cause);
+		free(cause);
+	}
 	free(text);
 	return d->status;
 }
@@ -927,9 +931,21 @@ diag_forward(struct diag *d, const struct config_tunnel *t)
 	if (t->remote.port > 0 && t->remote.port < 1024)
 		snprintf(low, sizeof low, "port %d is below 1024 (only root "
 		    "may listen there), ", t->remote.port);
-	fix = xasprintf("tunnels server-setup --server %s prints what the "
-	    "server needs; ss -ltn on the server shows whether the port is "
-	    "taken", d->srv->name);
+	/*
+	 * A daemon we could not ask (its socket is there, but not for us)
+	 * may be the holder: say so rather than blame the server.
+	 */
+	if (d->status == NULL && d->status_error != NULL &&
+	    access(d->cfg->control, F_OK) == 0 &&
+	    access(d->cfg->control, W_OK) == -1)
+		fix = xasprintf("the running daemon could not be asked whether "
+		    "it holds the port (%s): run this as the daemon's user; "
+		    "else tunnels server-setup --server %s prints what the "
+		    "server needs", d->status_error, d->srv->name);
+	else
+		fix = xasprintf("tunnels server-setup --server %s prints what "
+		    "the server needs; ss -ltn on the server shows whether the "
+		    "port is taken", d->srv->name);
 	diag_fail(d, fix, "forward %s: the server refused to listen on %s: "
 	    "%sPermitListen or permitlisten= in authorized_keys does not "
 	    "allow it, AllowTcpForwarding is off, or another program or a "
@@ -1230,6 +1246,7 @@ diag_run(const struct config *cfg, ssize_t only)
 	fflush(stdout);
 	free(problems);
 	json_free(d.status);
+	free(d.status_error);
 	resolver_free(d.resolver);
 	loop_free(d.loop);
 	libssh2_exit();
