@@ -188,7 +188,7 @@ cmd_check(int argc, char **argv)
 	struct config	*cfg;
 	const char	*path = CONFIG_DEFAULT_PATH, *server = NULL;
 	ssize_t		 only = -1;
-	int		 ch, connect = 0, rc;
+	int		 ch, live = 0, rc;
 
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
@@ -197,7 +197,7 @@ cmd_check(int argc, char **argv)
 			path = optarg;
 			break;
 		case 'C':
-			connect = 1;
+			live = 1;
 			break;
 		case 'h':
 			cmd_help(2, (char *[]){ argv[0], argv[0], NULL });
@@ -207,7 +207,7 @@ cmd_check(int argc, char **argv)
 		}
 	}
 	/* A SERVER only with --connect. */
-	if (optind < argc && connect)
+	if (optind < argc && live)
 		server = argv[optind++];
 	if (optind != argc)
 		goto usage;
@@ -220,7 +220,7 @@ cmd_check(int argc, char **argv)
 	if (server != NULL &&
 	    (only = cmd_find_server(cfg, path, server)) == -1)
 		rc = CMD_EXIT_USAGE;
-	else if (connect) {
+	else if (live) {
 		printf("\n");
 		fflush(stdout);
 		rc = diag_run(cfg, only) == 0 ? CMD_EXIT_OK : CMD_EXIT_FAIL;
