@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -423,4 +424,27 @@ out:
 	free(text);
 	free(blob);
 	return rv;
+}
+
+/* Read a passphrase_file (see keyfile.h). */
+char *
+keyfile_read_passphrase(const char *path, char **cause)
+{
+	char	 buf[1024], *pass;
+	FILE	*fp;
+	size_t	 n;
+
+	if ((fp = fopen(path, "re")) == NULL) {
+		*cause = xasprintf("cannot read passphrase_file \"%s\": %s",
+		    path, strerror(errno));
+		return NULL;
+	}
+	n = fread(buf, 1, sizeof buf - 1, fp);
+	fclose(fp);
+	buf[n] = '\0';
+	buf[strcspn(buf, "\r\n")] = '\0';
+	pass = xstrdup(buf);
+	/* No copy of the secret left on the stack. */
+	explicit_bzero(buf, sizeof buf);
+	return pass;
 }

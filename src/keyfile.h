@@ -37,4 +37,11 @@ const char *keyfile_type_name(enum keyfile_type);
 int	 keyfile_check_public(const char *line, enum keyfile_type *type,
 	    char **cause);
 
+/*
+ * The passphrase in a passphrase_file (its first line, without the line
+ * end), malloc'd: wipe it with explicit_bzero before freeing. NULL with
+ * *cause when the file cannot be read.
+ */
+char	*keyfile_read_passphrase(const char *path, char **cause);
+
 #endif

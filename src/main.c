@@ -18,6 +18,7 @@
 #include "cmd_nginx.h"
 #include "config.h"
 #include "control.h"
+#include "diag.h"
 #include "json.h"
 #include "log.h"
 #include "loop.h"
@@ -64,9 +65,17 @@ static const struct command commands[] = {
 	  "Exit 0 on SIGTERM/SIGINT, 6 on a bad config, 1 on other start "
 	  "failures.\nSIGHUP reloads the config; SIGUSR1 retries everything "
 	  "now." },
-	{ "check", cmd_check, "check [-c FILE]",
+	{ "check", cmd_check, "check [-c FILE] [--connect [SERVER]]",
 	  "Validate the config offline. Every problem is printed as\n"
-	  "FILE:LINE:COL: message. Exit 0 when valid, 6 when not." },
+	  "FILE:LINE:COL: message. Exit 0 when valid, 6 when not.\n\n"
+	  "With --connect, then diagnose every server (or only SERVER) live,\n"
+	  "the way the daemon connects: name resolution, TCP to each address,\n"
+	  "the SSH banner, the algorithms chosen, the host key, "
+	  "authentication,\na trial forward of each tunnel's remote "
+	  "(cancelled at once) and the\nexec the stale-port reclaim needs. "
+	  "One line per step, starting with\n\u2713 or \u2717, and under "
+	  "every \u2717 a line with the fix. Exit 0 when\nevery step passed, "
+	  "1 otherwise, 6 when the config is invalid." },
 	{ "status", cmd_status, "status [-c FILE] [--json]",
 	  "Ask the running daemon for its status: a table, or JSON with "
 	  "--json.\nExit 0 if every tunnel is up, 3 if some are not, 1 if "
@@ -166,16 +175,43 @@ bad:
 	return -1;
 }
 
-/* tunnels check: validate offline. */
+/* tunnels check [--connect [SERVER]]: validate, then diagnose live. */
 static int
 cmd_check(int argc, char **argv)
 {
+	static const struct option	longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "connect", no_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
 	struct config_errors	 errs;
 	struct config		*cfg;
-	const char		*path;
+	const char		*path = CONFIG_DEFAULT_PATH, *server = NULL;
+	ssize_t			 only = -1;
+	int			 ch, live = 0, rc;
 
-	if (parse_common(argc, argv, &path, NULL) == -1)
-		return CMD_EXIT_USAGE;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'C':
+			live = 1;
+			break;
+		case 'h':
+			cmd_help(2, (char *[]){ argv[0], argv[0], NULL });
+			return CMD_EXIT_OK;
+		default:
+			goto usage;
+		}
+	}
+	/* A SERVER only with --connect. */
+	if (optind < argc && live)
+		server = argv[optind++];
+	if (optind != argc)
+		goto usage;
 	/* As cmd_load_config, and the warnings too (they keep it valid). */
 	memset(&errs, 0, sizeof errs);
 	cfg = config_load_ex(path, 1, &errs);
@@ -187,8 +223,20 @@ cmd_check(int argc, char **argv)
 	printf("%s: valid: %zu server%s, %zu tunnel%s\n", path,
 	    cfg->n_servers, cfg->n_servers == 1 ? "" : "s", cfg->n_tunnels,
 	    cfg->n_tunnels == 1 ? "" : "s");
+	rc = CMD_EXIT_OK;
+	if (server != NULL &&
+	    (only = cmd_find_server(cfg, path, server)) == -1)
+		rc = CMD_EXIT_USAGE;
+	else if (live) {
+		printf("\n");
+		fflush(stdout);
+		rc = diag_run(cfg, only) == 0 ? CMD_EXIT_OK : CMD_EXIT_FAIL;
+	}
 	config_free(cfg);
-	return CMD_EXIT_OK;
+	return rc;
+usage:
+	fprintf(stderr, "usage: tunnels %s\n", command_find(argv[0])->usage);
+	return CMD_EXIT_USAGE;
 }
 
 /* Human-readable byte count. */

@@ -44,6 +44,7 @@
 #include "hostkey.h"
 #include "json.h"
 #include "kexinit.h"
+#include "keyfile.h"
 #include "link.h"
 #include "log.h"
 #include "loop.h"
@@ -551,26 +552,6 @@ session_connect(struct session *s)
 	    session_resolved, s);
 }
 
-/* Read the passphrase file (first line); NULL with *cause on error. */
-static char *
-session_read_passphrase(const char *path, char **cause)
-{
-	char	 buf[1024];
-	FILE	*fp;
-	size_t	 n;
-
-	if ((fp = fopen(path, "re")) == NULL) {
-		*cause = xasprintf("cannot read passphrase_file \"%s\": %s",
-		    path, strerror(errno));
-		return NULL;
-	}
-	n = fread(buf, 1, sizeof buf - 1, fp);
-	fclose(fp);
-	buf[n] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
-	return xstrdup(buf);
-}
-
 /* TCP is connected: create the libssh2 session and start the handshake. */
 static void
 session_begin_ssh(struct session *s)
@@ -657,7 +638,7 @@ session_auth(struct session *s)
 	int	 rc;
 
 	if (s->cfg->passphrase_file != NULL && s->passphrase == NULL &&
-	    (s->passphrase = session_read_passphrase(s->cfg->passphrase_file,
+	    (s->passphrase = keyfile_read_passphrase(s->cfg->passphrase_file,
 	    &cause)) == NULL) {
 		session_fail(s, SESSION_FAIL_PERMANENT, cause);
 		free(cause);
