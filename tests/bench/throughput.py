@@ -1,20 +1,24 @@
 """
 Bulk throughput through one forward, each direction, with iperf3 (one TCP
 stream, 128 KiB writes): `ssh -R` with its default cipher, `ssh -R -c
-aes128-ctr -m hmac-sha2-256` (what libssh2 1.10 negotiates: the same
-crypto on both sides), and tunnels. Each variant gets a 1 s warm-up run
-that is not counted; the figures are medians of interleaved rounds.
+aes128-ctr -m hmac-sha2-256` (what libssh2 1.10 negotiated), and tunnels
+with its default (libssh2 1.11.1: chacha20-poly1305 with this sshd). The
+ciphers each side negotiated are read from their own logs and reported.
+Each variant gets a 1 s warm-up run that is not counted; the figures are
+medians of interleaved rounds.
 """
 
 import json
+import re
 import subprocess
 
 from harness import alloc_port
 
 import origins
 import report
-from sides import (SSH_AES, SSH_DEFAULT, cpu_seconds, one_tunnel, start_ssh,
-                   start_tunnels, stop_tree, total_cpu)
+import harness
+from sides import (SSH_AES, SSH_DEFAULT, cpu_seconds, one_tunnel, ssh_args,
+                   start_ssh, start_tunnels, stop_tree, total_cpu)
 
 SECTION = "throughput"
 
@@ -40,6 +44,22 @@ def iperf_run(port, seconds, reverse):
         raise RuntimeError("iperf3: %s" % doc["error"])
     got = doc["end"]["sum_received"]
     return got["bits_per_second"] / 8 / (1 << 20), got["bytes"]
+
+
+def ssh_cipher(world, sshd, extra=()):
+    """The cipher `ssh` negotiates with sshd (from `ssh -v ... true`)."""
+    args = [a for a in ssh_args(world, sshd, [], extra) if a != "-N"]
+    out = subprocess.run([harness.SSH, "-v"] + args + ["true"],
+                         capture_output=True, text=True, timeout=30)
+    m = re.search(r"kex: server->client cipher: (\S+)", out.stderr)
+    return m.group(1) if m else "?"
+
+
+def tunnels_cipher(daemon):
+    """The key exchange and cipher the daemon logged when it connected."""
+    m = re.search(r"connected to \S+ as \S+ \(([^,]+), ([^)]+)\)",
+                  daemon.log_text())
+    return m.group(2) if m else "?"
 
 
 def median(xs):
@@ -68,6 +88,11 @@ def run(ctx):
                                                 lport)], name="tun-bulk")
     daemon.wait_tunnel("t1", "up", 10)
     variants.append(("tunnels", "tunnels", rport, daemon.pid))
+    ciphers = {"ssh_default": ssh_cipher(w, sshd),
+               "ssh_aes128": ssh_cipher(w, sshd, SSH_AES[1]),
+               "tunnels": tunnels_cipher(daemon)}
+    ctx.log("  negotiated ciphers: " + ", ".join(
+        "%s %s" % kv for kv in sorted(ciphers.items())))
 
     try:
         samples = measure(ctx, variants)
@@ -79,8 +104,9 @@ def run(ctx):
            for key, per in samples.items()}
     ctx.raw[SECTION] = {"median": res, "samples": samples,
                         "seconds": ctx.tp_seconds, "rounds": ctx.tp_rounds,
-                        "stream": "1 TCP stream, 128 KiB writes"}
-    return rows(ctx, res)
+                        "stream": "1 TCP stream, 128 KiB writes",
+                        "ciphers": ciphers}
+    return rows(ctx, res, ciphers)
 
 
 def measure(ctx, variants):
@@ -110,13 +136,15 @@ def measure(ctx, variants):
     return samples
 
 
-def rows(ctx, res):
+def rows(ctx, res, ciphers):
     """Upload and download rows against both ssh variants."""
     out = []
     for d in ("upload", "download"):
         note = ("upload = the server-side client sends to the local "
                 "service; download = the reverse; iperf3, 1 stream, median "
-                "of %d runs of %d s" % (ctx.tp_rounds, ctx.tp_seconds)) \
+                "of %d runs of %d s; negotiated: ssh -R %s, tunnels %s" % (
+                    ctx.tp_rounds, ctx.tp_seconds, ciphers["ssh_default"],
+                    ciphers["tunnels"])) \
             if d == "upload" else None
         out.append(report.row(SECTION, "%s vs ssh default" % d, "MiB/s",
                               report.HIGHER, res["ssh_default"][d],

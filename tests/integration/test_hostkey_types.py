@@ -302,3 +302,30 @@ def test_negated_pattern_excludes(world):
     srv = d.wait_server("s1", "failed", TIMEOUT)
     assert "unknown host key" in srv["last_error"], srv
     assert "Accepted publickey" not in sshd.log_text()
+
+
+def test_passphrase_protected_key(world):
+    """An ed25519 identity with a passphrase: passphrase_file unlocks it;
+    a wrong passphrase is a permanent failure that says so."""
+    key = world.dir / "id_locked"
+    subprocess.run([SSH_KEYGEN, "-q", "-t", "ed25519", "-N", "s3cret pass",
+                    "-f", str(key), "-C", "locked"], check=True,
+                   capture_output=True, stdin=subprocess.DEVNULL)
+    pub = (world.dir / "id_locked.pub").read_text().split()
+    sshd = world.sshd("sshd1", authorized=["%s %s" % (pub[0], pub[1])])
+    good = world.dir / "pass"
+    good.write_text("s3cret pass\n")
+    good.chmod(0o600)
+    d, cfg, rport = bring_up(world, sshd, identity=key,
+                             passphrase_file=str(good))
+    d.wait_tunnel("t1", "up", TIMEOUT)
+    assert echo_ok(rport)
+    d.stop()
+    bad = world.dir / "badpass"
+    bad.write_text("not it\n")
+    bad.chmod(0o600)
+    d2, _, _ = bring_up(world, sshd, identity=key, passphrase_file=str(bad),
+                        backoff={"initial": "200ms", "max": "20s"})
+    err = d2.wait_server("s1", "failed", TIMEOUT)["last_error"]
+    assert "wrong passphrase" in err, err
+    assert "s3cret" not in d2.log_text() and "not it" not in d2.log_text()
