@@ -165,9 +165,10 @@ def stop_tree(proc):
 
 def start_tunnels(world, sshd, tunnels, name="tunnels", binary=None,
                   backoff=None, **server_over):
-    """The daemon (release build unless `binary`) with server "s1" = sshd
-    and the given tunnel entries; its own config, control socket and
-    state dir. Does not wait. Stopped at cleanup."""
+    """The daemon (`binary`, else the one bench.py --bin names, else the
+    release build) with server "s1" = sshd and the given tunnel entries;
+    its own config, control socket and state dir. Does not wait. Stopped
+    at cleanup."""
     control = world.dir / ("%s.sock" % name)
     servers = {"s1": world.server_cfg(sshd, **server_over)}
     cfg, _ = world.write_config(servers, tunnels, name="%s.yaml" % name,
@@ -175,7 +176,8 @@ def start_tunnels(world, sshd, tunnels, name="tunnels", binary=None,
                                 state_dir=str(world.dir / ("%s.state" %
                                                            name)))
     return world.daemon(cfg, control=control, name=name,
-                        binary=binary or harness.release_bin())
+                        binary=binary or os.environ.get("TUNNELS_BIN") or
+                        harness.release_bin())
 
 
 def one_tunnel(rport, local, name="t1"):
