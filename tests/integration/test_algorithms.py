@@ -9,6 +9,8 @@ connections (MaxStartups) and timing out a slow AuthorizedKeysCommand.
 import hashlib
 import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,8 +19,25 @@ import apps
 from harness import (alloc_port, connect, echo_roundtrip, recv_exact,
                      run_cli, wait_until)
 
-HERE = Path(__file__).resolve().parent
-SLOW_KEYS = HERE / "data" / "slow-authorized-keys.sh"
+# AuthorizedKeysCommand for the slow-lookup test: waits the seconds in
+# file $1 (a slow LDAP or HTTP key lookup), then prints the keys in $2.
+SLOW_KEYS = """#!/bin/sh
+sleep "$(cat "$1")"
+cat "$2"
+"""
+
+
+def trusted_script(world, text):
+    """Write an executable where sshd accepts an AuthorizedKeysCommand:
+    every directory up to / owned by root and writable by no one else
+    (not under /tmp, where the repository itself may live)."""
+    d = Path(tempfile.mkdtemp(prefix="tunnels-test-", dir="/run"))
+    world.on_cleanup(lambda: shutil.rmtree(d, ignore_errors=True))
+    d.chmod(0o755)
+    path = d / "keys.sh"
+    path.write_text(text)
+    path.chmod(0o755)
+    return path
 
 # What the ssh-audit hardening guides (and NixOS's default sshd) allow.
 HARDENED = {
@@ -158,7 +177,8 @@ def test_auth_timeout_is_transient(world):
     # No authorized_keys file entries: only the slow command has the key.
     sshd = world.sshd("slow", authorized=[], extra=[
         "LoginGraceTime 2",
-        "AuthorizedKeysCommand %s %s %s" % (SLOW_KEYS, delay, keys),
+        "AuthorizedKeysCommand %s %s %s" % (
+            trusted_script(world, SLOW_KEYS), delay, keys),
         "AuthorizedKeysCommandUser root"])
     d, rport = one_tunnel(world, sshd, backoff_max="2s",
                           connect_timeout="8s")
