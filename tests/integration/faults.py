@@ -569,3 +569,59 @@ def learned_session(d, sshd):
         "server_pid %d is not one of sshd's session processes %s" %
         (pid, sshd.session_pids()))
     return pid
+
+
+# ---------------------------------------------------------------------------
+# What the daemon's log records (deterministic, unlike a status poll that
+# can miss a state lasting a few milliseconds)
+
+BACKOFF_RE = re.compile(r"server (\S+): \S+ -> backoff: (.*); retry in "
+                        r"(\d+\.\d)s")
+
+
+def retry_delays(text, cause=r"connect to \S+: connection refused"):
+    """
+    {server: [seconds]}: the delay the daemon chose after each failure
+    whose cause matches `cause`, in order. Repeats of one failure are
+    logged only at debug level: run the daemon with TUNNELS_DEBUG=1.
+    """
+    out = {}
+    want = re.compile(cause)
+    for m in BACKOFF_RE.finditer(text):
+        if want.fullmatch(m.group(2)):
+            out.setdefault(m.group(1), []).append(float(m.group(3)))
+    return out
+
+
+# waiting_reason in status, by the message the daemon logs with it.
+WAIT_MESSAGES = (
+    ("reclaiming", r"is held by a stale session of ours: ending it"),
+    ("reclaiming", r"still busy just after ending our stale session"),
+    ("stale_session", r"is probably held by a stale session of ours"),
+    ("stale_session_no_exec", r"that cannot be ended: this account may "
+     r"not run commands"),
+    ("stale_session_server_keepalive", r"that will not be ended: "),
+    ("policy", r"^server refused to listen on "),
+)
+
+
+def wait_reasons_logged(text, tunnel="t1", server="s1"):
+    """The waiting reasons tunnel entered, in order, read from the log
+    (the transition into "waiting" and every change of reason are
+    logged with the reason's message)."""
+    line_re = re.compile(r"tunnel %s \(server %s\): (?:\S+ -> waiting: )?"
+                         r"((?:remote port|server refused) .*)$" %
+                         (re.escape(tunnel), re.escape(server)))
+    out = []
+    for line in text.splitlines():
+        m = line_re.search(line)
+        if not m:
+            continue
+        for reason, pat in WAIT_MESSAGES:
+            if re.search(pat, m.group(1)):
+                out.append(reason)
+                break
+        else:
+            raise AssertionError("waiting message of unknown reason: %r" %
+                                 line)
+    return out

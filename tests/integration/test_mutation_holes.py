@@ -18,8 +18,8 @@ import pytest
 
 import apps
 import faults
-from faults import (DEAD_S, FAST_BACKOFF, Relay, observe, server_cfg,
-                    try_echo)
+from faults import (DEAD_S, FAST_BACKOFF, Relay, observe, retry_delays,
+                    server_cfg, try_echo)
 from harness import (alloc_port, connect, echo_ok, is_refused, pid_alive,
                      stop_popen, wait_until)
 
@@ -341,19 +341,6 @@ def test_status_ready_false_while_first_connect_pending(world):
 # ---------------------------------------------------------------------------
 # 7. Two daemons do not retry in lock-step
 
-RETRY_RE = re.compile(r"server (\S+): \S+ -> backoff: connect to \S+: "
-                      r"connection refused; retry in (\d+\.\d)s")
-
-
-def refused_delays(text):
-    """{server: [delay after each refused connect, in s]} from a log at
-    debug level (repeats of a failure are logged only there)."""
-    out = {}
-    for m in RETRY_RE.finditer(text):
-        out.setdefault(m.group(1), []).append(float(m.group(2)))
-    return out
-
-
 def test_backoff_jitter_differs_between_daemons_and_servers(world):
     """Mutant: backoff_init() ignores its seed (every schedule starts from
     the same constant). Two daemons with two servers each, all refused:
@@ -388,7 +375,7 @@ def test_backoff_jitter_differs_between_daemons_and_servers(world):
     def enough():
         seqs = {}
         for d in daemons:
-            for srv, v in refused_delays(d.log_text()).items():
+            for srv, v in retry_delays(d.log_text()).items():
                 seqs["%s/%s" % (d.name, srv)] = v[:n]
         return len(seqs) == 4 and all(len(v) == n for v in seqs.values()) \
             and seqs

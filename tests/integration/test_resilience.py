@@ -22,19 +22,40 @@ import apps
 import faults
 from faults import (DEAD_S, DEFAULT_BACKOFF, FAST_BACKOFF, KEEPALIVE_S,
                     LogWatcher, Relay, gaps, learned_session, observe,
-                    report, server_cfg, try_echo, wait_down, wait_serving)
+                    report, retry_delays, server_cfg, try_echo,
+                    wait_down, wait_reasons_logged, wait_serving)
 from harness import alloc_port, is_refused, pid_alive, wait_until
 
 
-def one_tunnel(world, srv, backoff=FAST_BACKOFF, name="daemon", binary=None):
+def one_tunnel(world, srv, backoff=FAST_BACKOFF, name="daemon", binary=None,
+               extra_env=None):
     """Config with one server s1 and one tunnel t1 to a new echo app."""
     echo = world.app(apps.EchoServer())
     rport = alloc_port()
     cfg, _ = world.write_config({"s1": srv}, [
         {"name": "t1", "server": "s1", "remote": rport, "local": echo.local}],
         backoff=backoff)
-    d = world.daemon(cfg, name=name, binary=binary)
+    d = world.daemon(cfg, name=name, binary=binary, extra_env=extra_env)
     return d, cfg, rport
+
+
+# Repeated failures are logged (with their delays) only at debug level.
+DEBUG_ENV = {"TUNNELS_DEBUG": "1"}
+
+
+def assert_reclaimed_states(d, seen):
+    """After a black hole with a stale session that may be ended: the log
+    shows t1 waiting for the reclaim, and for nothing else; the states
+    status showed on the way (a poll: it may miss the short wait) are
+    among those the scenario allows."""
+    reasons = wait_reasons_logged(d.log_text())
+    assert reasons and reasons[0] == "reclaiming", (
+        "t1 did not wait for the reclaim first; waiting reasons logged: "
+        "%s" % reasons)
+    assert set(reasons) == {"reclaiming"}, reasons
+    allowed = {("connecting", None), ("up", None), ("waiting", "reclaiming")}
+    assert seen <= allowed, "unexpected states of t1: %s" % (seen - allowed)
+    assert ("up", None) in seen
 
 
 def sigterm_exits(sshd):
@@ -52,7 +73,7 @@ def test_sshd_restart_serves_within_2s(world, down_s):
     default backoff (1s..60s): only the cheap-retry rule makes this fast."""
     sshd = world.sshd("sshd1")
     d, cfg, rport = one_tunnel(world, world.server_cfg(sshd),
-                               backoff=DEFAULT_BACKOFF)
+                               backoff=DEFAULT_BACKOFF, extra_env=DEBUG_ENV)
     wait_serving(d, rport, 10)
 
     sshd.stop()
@@ -68,9 +89,39 @@ def test_sshd_restart_serves_within_2s(world, down_s):
     wait_serving(d, rport, 15, min_connects=2,
                  what="tunnel to serve after sshd's return")
     took = time.monotonic() - t_ready
-    report("sshd_restart_%ds" % down_s, serving_after_return_s=took)
+    delays = retry_delays(d.log_text()).get("s1", [])
+    report("sshd_restart_%ds" % down_s, serving_after_return_s=took,
+           refused_retry_delays_s=delays)
+    # The delays the daemon chose, not only the race they lead to.
+    assert delays and max(delays) <= 1.0, (
+        "retry delays after refused connects: %s (cheap failures: at most "
+        "1 s whatever the backoff)" % delays)
     assert took <= 2.0, ("tunnel served %.2fs after sshd came back (bound "
                          "2 s)" % took)
+
+
+def test_refused_connects_retry_within_1s(world):
+    """While the failures are refused connects, every retry comes within
+    [0.5 s, 1 s] (the cheap rule), never on the growing backoff of the
+    config (1 s .. 60 s): read from the delays the daemon logs, so the
+    check does not depend on when sshd comes back."""
+    sshd = world.sshd("sshd1")
+    d, cfg, rport = one_tunnel(world, world.server_cfg(sshd),
+                               backoff=DEFAULT_BACKOFF, extra_env=DEBUG_ENV)
+    wait_serving(d, rport, 10)
+    sshd.stop()
+    n = 6
+    delays = wait_until(
+        lambda: len(retry_delays(d.log_text()).get("s1", [])) >= n and
+        retry_delays(d.log_text())["s1"], n * 1.0 + 10,
+        "%d refused connects" % n)
+    lost = retry_delays(d.log_text(), cause="connection lost").get("s1")
+    report("refused_retry", delays_s=delays, lost_retry_s=lost)
+    assert lost and len(lost) == 1 and 0.5 <= lost[0] <= 1.0, lost
+    assert all(0.5 <= x <= 1.0 for x in delays), (
+        "retry delays after refused connects: %s (the cheap rule: within "
+        "[0.5 s, 1 s] whatever the backoff)" % delays)
+    assert is_refused(rport)
 
 
 # ---------------------------------------------------------------------------
@@ -116,6 +167,7 @@ def test_black_hole_detected_and_stale_session_reclaimed(world):
     serving = time.monotonic() - t0
     report("black_hole", detected_s=detected, serving_s=serving,
            states_seen=sorted(map(str, seen)))
+    assert_reclaimed_states(w.d, seen)
 
     assert detected <= DEAD_S + 1, (
         "dead link detected %.2fs after the stall (bound %ds)" %
@@ -166,6 +218,9 @@ def test_black_hole_then_daemon_restart_reclaims_from_state_dir(world):
     serving = time.monotonic() - d2.started
     report("black_hole_daemon_restart", stop_s=took,
            serving_after_start_s=serving, states_seen=sorted(map(str, seen)))
+    assert_reclaimed_states(d2, seen)
+    assert "remembered 1 server-side session(s) of a previous run" in \
+        d2.log_text()
     assert serving <= 3.0, ("restarted daemon served %.2fs after its start "
                             "(bound 3 s)" % serving)
     wait_until(lambda: not pid_alive(old_pid), 2,
@@ -200,6 +255,7 @@ def test_nat_rebinding_in_netns(world):
         serving = time.monotonic() - t0
         report("nat_rebinding", detected_s=detected, serving_s=serving,
                states_seen=sorted(map(str, seen)))
+        assert_reclaimed_states(d, seen)
         assert detected <= DEAD_S + 1, (
             "dead link detected %.2fs after the drop (bound %ds)" %
             (detected, DEAD_S + 1))
@@ -275,6 +331,8 @@ def test_stale_session_without_exec_waits_for_client_alive(world):
         "port (backoff cap 2 s)" % (serving, serving - ended[0]))
     assert not any(pid_alive(p) for p in old_pids)
     assert faults.proc_state(carrier) == "T"
+    reasons = wait_reasons_logged(w.d.log_text())
+    assert set(reasons) == {"stale_session_no_exec"}, reasons
     assert opens <= opens_max, (
         "%d session channel opens in the %.1fs the tunnel waited (at most "
         "%d: one probe per keepalive of silence): a channel storm" %
@@ -337,6 +395,8 @@ def test_permit_listen_refusal_is_policy_without_retry_loop(world):
                              "retried at the cap" % (len(times), pb))
     assert min(spacing) >= 0.8, ("requests for port %d only %.2fs apart "
                                  "(cap/2 = 1 s)" % (pb, min(spacing)))
+    assert set(wait_reasons_logged(d.log_text(), "tb")) == {"policy"}
+    assert wait_reasons_logged(d.log_text(), "ta") == []
 
 
 def test_lone_refused_tunnel_no_channel_storm(world):
