@@ -143,6 +143,32 @@ test_backoff_deterministic(void **state)
 	assert_int_equal(backoff_next(&a), 1);
 }
 
+/*
+ * Different seeds give different schedules: each daemon (and each server)
+ * seeds its own, so many daemons that lost one server do not come back
+ * in lock-step. Twenty draws of [1000, 60000] agreeing by chance: never.
+ */
+static void
+test_backoff_seeds_differ(void **state)
+{
+	struct backoff	a, b;
+	int		i, same = 0;
+
+	(void)state;
+	backoff_init(&a, 1000, 60000, 1);
+	backoff_init(&b, 1000, 60000, 2);
+	for (i = 0; i < 20; i++)
+		if (backoff_at_cap(&a) == backoff_at_cap(&b))
+			same++;
+	assert_true(same < 20);
+	backoff_init(&a, 200, 2000, 0x1234);
+	backoff_init(&b, 200, 2000, 0x5678);
+	for (i = same = 0; i < 20; i++)
+		if (backoff_next_cheap(&a) == backoff_next_cheap(&b))
+			same++;
+	assert_true(same < 20);
+}
+
 int
 main(void)
 {
@@ -154,6 +180,7 @@ main(void)
 		cmocka_unit_test(test_backoff_cheap),
 		cmocka_unit_test(test_backoff_at_cap),
 		cmocka_unit_test(test_backoff_deterministic),
+		cmocka_unit_test(test_backoff_seeds_differ),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

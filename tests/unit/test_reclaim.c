@@ -223,6 +223,31 @@ test_kill_command_real(void **state)
 	assert_string_equal(out, "gone\n");
 }
 
+/*
+ * The kill command, pinned whole: the process-name and start-time guard,
+ * the shared and gone cases, the one-word answers. A change here is a
+ * change of what runs on every server (and of README.md and tunnels(8)).
+ */
+static void
+test_kill_command_text(void **state)
+{
+	char	*cmd;
+
+	(void)state;
+	cmd = reclaim_kill_command(4242, "567406", "sshd-session");
+	assert_string_equal(cmd,
+	    "p=4242; if [ $p = $PPID ]; then echo shared; "
+	    "elif [ ! -e /proc/$p/stat ]; then echo gone; "
+	    "else n=$(cat /proc/$p/comm 2>/dev/null); "
+	    "s=$(sed 's/.*) //' /proc/$p/stat 2>/dev/null | cut -d' ' -f20); "
+	    "if [ \"$n\" != sshd-session ] || [ \"$s\" != 567406 ]; "
+	    "then echo \"other $n\"; "
+	    "elif kill $p 2>/dev/null; then echo killed; "
+	    "elif [ -e /proc/$p/stat ]; then echo denied; "
+	    "else echo gone; fi; fi");
+	free(cmd);
+}
+
 /* The file TESTS_SRCDIR/../REL, whole, troff escapes for ' and - undone. */
 static char *
 read_doc(const char *rel)
@@ -296,6 +321,7 @@ main(void)
 		cmocka_unit_test(test_known_names),
 		cmocka_unit_test(test_learn_command_real),
 		cmocka_unit_test(test_kill_command_real),
+		cmocka_unit_test(test_kill_command_text),
 		cmocka_unit_test(test_docs_quote_commands),
 	};
 
