@@ -20,7 +20,7 @@ import apps
 import faults
 from faults import (DEAD_S, FAST_BACKOFF, Relay, observe, retry_delays,
                     server_cfg, try_echo)
-from harness import (alloc_port, connect, echo_ok, is_refused, pid_alive,
+from harness import (alloc_port, children, connect, echo_ok, is_refused, pid_alive,
                      stop_popen, wait_until)
 
 TIMEOUT = 15
@@ -223,7 +223,7 @@ def test_reclaim_off_runs_no_exec_and_waits_as_stale(world):
         reclaim_stale_port=False))
     d.wait_tunnel("t1", "up", TIMEOUT)
     assert try_echo(rport)
-    old = sshd.session_pids()
+    old = children(sshd.pid)        # the connection's own sshd process
     assert len(old) == 1, old
 
     carriers = relay.live_connection_pids()
