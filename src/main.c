@@ -58,6 +58,7 @@ static int	cmd_check(int, char **);
 static int	cmd_status(int, char **);
 static int	cmd_reload(int, char **);
 static int	cmd_help(int, char **);
+static void	daemon_state_dir(const char *);
 
 static const struct command commands[] = {
 	{ "run", cmd_run, "run [-c FILE]",
@@ -487,7 +488,12 @@ daemon_changed(void *arg)
 	d->last_status = line;
 }
 
-/* SIGHUP: reload; an invalid file keeps the running config. */
+/*
+ * SIGHUP: reload; an invalid file keeps the running config. Runs as posted
+ * work (loop_signal), after the turn's fd callbacks: the sessions,
+ * bridges and control socket it frees are referenced by nothing left in
+ * the loop.
+ */
 static void
 daemon_reload(struct daemon *d)
 {
@@ -517,6 +523,10 @@ daemon_reload(struct daemon *d)
 		supervisor_reload_failed(d->sv, why);
 		free(why);
 	} else {
+		/* Sessions read it as they are created or kept: make it now. */
+		if (strcmp(nc->state_dir,
+		    supervisor_config(d->sv)->state_dir) != 0)
+			daemon_state_dir(nc->state_dir);
 		if (strcmp(nc->control,
 		    supervisor_config(d->sv)->control) != 0) {
 			c = control_new(d->loop, nc->control, daemon_render, d,

@@ -318,3 +318,144 @@ def test_reloads_under_traffic(world):
           "times" % (n, sum(s.bytes for s in survivors) >> 20,
                      sum(s.rounds for s in survivors),
                      sum(s.connections - 1 for s in churn)))
+
+
+# ---------------------------------------------------------------------------
+# 2. A changed tunnel or server is really changed
+
+
+def greeting(port, n=2, timeout=5.0):
+    """The first n bytes a tunnel's app sends (EchoServer greeting)."""
+    s = connect(port, timeout=timeout)
+    try:
+        return recv_exact(s, n, timeout)
+    finally:
+        s.close()
+
+
+def test_reload_applies_changes(world):
+    s1 = world.sshd("s1")
+    s2 = world.sshd("s2")
+    kh = world.known_hosts(s1, s2, name="known_hosts_s")
+    app_a = world.app(apps.EchoServer(greeting=b"A:"))
+    app_b = world.app(apps.EchoServer(greeting=b"B:"))
+    p1, p2 = alloc_port(), alloc_port()
+    srv = world.server_cfg(s1, known_hosts=kh)
+
+    def write(remote, local, server):
+        return world.write_config({"s": server}, [
+            {"name": "t", "remote": remote, "local": local}])[0]
+    cfg = write(p1, app_a.local, srv)
+    d = world.daemon(cfg)
+    d.wait_tunnel("t")
+    assert greeting(p1) == b"A:"
+
+    # A new local: the new app answers, the old one gets nothing more.
+    write(p1, app_b.local, srv)
+    do_reload(world, d, cfg, "SIGHUP")
+    d.wait_tunnel("t")
+    accepted_a = app_a.accepted
+    wait_until(lambda: greeting(p1) == b"B:", 15,
+               "the new local app answering through the tunnel")
+    assert greeting(p1) == b"B:"
+    assert app_a.accepted == accepted_a, "the old local app still served"
+
+    # A new remote: the new port listens, the old one is given back.
+    write(p2, app_b.local, srv)
+    do_reload(world, d, cfg, "tunnels reload")
+    t = d.wait_tunnel("t")
+    assert t["remote"].endswith(":%d" % p2), t
+    wait_until(lambda: is_listening(p2) and is_refused(p1), 15,
+               "port %d listening and %d given back" % (p2, p1))
+    assert greeting(p2) == b"B:"
+
+    # A server's new port: the session really moves to the other sshd.
+    srv2 = dict(srv, port=s2.port)
+    write(p2, app_b.local, srv2)
+    do_reload(world, d, cfg, "SIGHUP")
+    st = d.wait_status(
+        lambda st: d.find(st, "servers", "s")["state"] == "up" and
+        d.find(st, "servers", "s")["address"].endswith(":%d" % s2.port)
+        and d.find(st, "tunnels", "t")["state"] == "up", 20,
+        "server s up on port %d" % s2.port)
+    wait_until(lambda: s2.session_pids() and not s1.session_pids(), 15,
+               "the session on sshd s2 and none left on s1")
+    # With s1 gone entirely, the tunnel still works: it runs through s2.
+    s1.stop()
+    wait_until(lambda: greeting(p2) == b"B:", 15, "the tunnel via s2")
+    assert d.server("s")["state"] == "up", st
+
+
+# ---------------------------------------------------------------------------
+# 3. A changed backoff reaches kept and new sessions at once
+
+
+def test_reload_backoff_reaches_sessions(world, echo):
+    # sshd servers that accept no key: auth fails, a permanent error, so
+    # the next attempt waits "at the cap", between max/2 and max.
+    deny1 = world.sshd("deny1", authorized=[])
+    deny2 = world.sshd("deny2", authorized=[])
+    servers = {"d1": world.server_cfg(deny1)}
+    tunnels = [{"name": "t1", "server": "d1", "remote": alloc_port(),
+                "local": echo.local}]
+    cfg, _ = world.write_config(servers, tunnels,
+                                backoff={"initial": "1s", "max": "60s"})
+    d = world.daemon(cfg)
+    s = d.wait_server("d1", "failed", timeout=20)
+    assert 29 <= s["retry_in_s"] <= 60, s
+
+    servers["d2"] = world.server_cfg(deny2)
+    tunnels.append({"name": "t2", "server": "d2", "remote": alloc_port(),
+                    "local": echo.local})
+    world.write_config(servers, tunnels,
+                       backoff={"initial": "1s", "max": "4s"})
+    do_reload(world, d, cfg, "SIGHUP")
+    # The kept session: its pending wait is cut to the new cap at once.
+    s = d.server("d1")
+    assert s["state"] == "failed" and s["retry_in_s"] <= 4, s
+    # The new session uses the new bounds from its first failure.
+    s = d.wait_server("d2", "failed", timeout=20)
+    assert s["retry_in_s"] <= 4, s
+    # And the next attempts of the kept one follow within the new cap.
+    mark = len(d.log_text())
+    wait_until(lambda: d.log_text()[mark:].count(
+        "server d1: connecting -> handshake") >= 2, 15,
+        "two more attempts of d1 (at most 4s apart)")
+    assert d.server("d1").get("retry_in_s", 0) <= 4
+
+
+# ---------------------------------------------------------------------------
+# 4. A changed state_dir moves kept sessions' files and is used by new ones
+
+
+def test_reload_state_dir_moves(world, echo):
+    s1 = world.sshd("s1")
+    s2 = world.sshd("s2")
+    servers = {"s1": world.server_cfg(s1)}
+    tunnels = [{"name": "t1", "server": "s1", "remote": alloc_port(),
+                "local": echo.local}]
+    cfg, _ = world.write_config(servers, tunnels)
+    old_dir, new_dir = world.dir / "state", world.dir / "state2"
+    d = world.daemon(cfg)
+    d.wait_status(lambda st: d.find(st, "servers", "s1")["server_pid"],
+                  20, "the server-side pid of s1 learned")
+    wait_until(lambda: (old_dir / "tunnels.s1.session").exists(), 10,
+               "the state file of s1")
+
+    servers["s2"] = world.server_cfg(s2)
+    tunnels.append({"name": "t2", "server": "s2", "remote": alloc_port(),
+                    "local": echo.local})
+    world.write_config(servers, tunnels, state_dir=str(new_dir))
+    do_reload(world, d, cfg, "tunnels reload")
+    # The kept session's file moved with what it knew (its sshd's pid).
+    pid1 = d.server("s1")["server_pid"]
+    moved = new_dir / "tunnels.s1.session"
+    assert moved.exists(), sorted(os.listdir(world.dir))
+    assert not (old_dir / "tunnels.s1.session").exists()
+    assert moved.read_text().splitlines()[1].startswith("%d " % pid1)
+    # The new session writes into the new directory.
+    d.wait_status(lambda st: d.find(st, "servers", "s2")["server_pid"],
+                  20, "the server-side pid of s2 learned")
+    wait_until(lambda: (new_dir / "tunnels.s2.session").exists(), 10,
+               "the state file of s2 in the new state_dir")
+    assert not (old_dir / "tunnels.s2.session").exists()
