@@ -28,6 +28,7 @@ import os
 import random
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -459,3 +460,168 @@ def test_reload_state_dir_moves(world, echo):
     wait_until(lambda: (new_dir / "tunnels.s2.session").exists(), 10,
                "the state file of s2 in the new state_dir")
     assert not (old_dir / "tunnels.s2.session").exists()
+
+
+# ---------------------------------------------------------------------------
+# 5. The control socket under pressure
+
+
+def socket_buffer():
+    """The default send buffer of a socket (what one write can queue)."""
+    with open("/proc/sys/net/core/wmem_default") as f:
+        return int(f.read())
+
+
+def filler(world, n):
+    """A server that refuses our key (failed, retried at the cap: quiet)
+    and n tunnels on it: a status document of about 300 bytes a tunnel."""
+    deny = world.sshd("deny", authorized=[])
+    tunnels = [{"name": "filler-tunnel-%05d" % i, "server": "deny",
+                "remote": 20000 + i, "local": "127.0.0.1:%d" % (40000 + i)}
+               for i in range(n)]
+    return world.server_cfg(deny), tunnels
+
+
+def unix_client(path, timeout=5.0):
+    """
+    A blocking connect, as `tunnels status` does: with the listen backlog
+    full it waits in the kernel (up to timeout) instead of failing with
+    EAGAIN as a non-blocking connect would.
+    """
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    tv = struct.pack("ll", int(timeout), int((timeout % 1) * 1e6))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, tv)
+    try:
+        s.connect(str(path))
+    except OSError:
+        s.close()
+        raise
+    s.settimeout(timeout)
+    return s
+
+
+def raw_status(control, timeout=5.0):
+    """The raw status document and the seconds it took."""
+    t0 = time.monotonic()
+    s = unix_client(control, timeout)
+    try:
+        data = recv_until_eof(s, timeout)
+    finally:
+        s.close()
+    return data, time.monotonic() - t0
+
+
+def test_control_slow_clients(world):
+    srv, tunnels = filler(world, 2000)
+    cfg, control = world.write_config({"deny": srv}, tunnels,
+                                      backoff={"initial": "1s",
+                                               "max": "60s"})
+    d = world.daemon(cfg)
+    d.wait_server("deny", "failed", timeout=30)
+    doc, _ = raw_status(control)
+    assert len(doc) > 2 * socket_buffer(), (
+        "the document (%d bytes) must not fit in a socket buffer" % len(doc))
+    # 50 clients that connect and never read: each could hold a slot.
+    stuck = []
+    world.on_cleanup(lambda: [s.close() for s in stuck])
+    for _ in range(50):
+        try:
+            stuck.append(unix_client(control, timeout=1.0))
+        except OSError:
+            pass        # the backlog is full: a daemon that stopped
+    assert len(stuck) >= 48, len(stuck)
+    took = []
+    for _ in range(3):
+        try:
+            data, t = raw_status(control, timeout=5.0)
+        except OSError as e:
+            raise AssertionError("status not answered with %d clients "
+                                 "that never read: %s" % (len(stuck), e))
+        assert json.loads(data)["pid"] == d.pid
+        took.append(t)
+    assert max(took) < 4.0, took
+    assert d.running()
+    # The stuck clients are dropped after their deadline, not kept.
+    wait_until(lambda: fd_count(d.pid) < 30, 20,
+               "the daemon to drop the clients that never read")
+    print("status with 50 stuck clients, a %d kB document: %s s" % (
+        len(doc) >> 10, ", ".join("%.2f" % t for t in took)))
+
+
+def test_control_fd_exhaustion(world, sshd):
+    limit = 64
+    hold = world.app(apps.EchoServer())
+    srv, fill = filler(world, 1000)
+    port = alloc_port()
+    cfg, control = world.write_config(
+        {"s": world.server_cfg(sshd), "deny": srv},
+        [{"name": "t", "server": "s", "remote": port, "local": hold.local}]
+        + fill, backoff={"initial": "1s", "max": "60s"})
+    d = world.daemon(cfg, wrapper=[require_tool("prlimit"),
+                                   "--nofile=%d:%d" % (limit, limit), "--"])
+    d.wait_tunnel("t", timeout=30)
+    d.wait_server("deny", "failed", timeout=30)
+    doc, _ = raw_status(control)
+    assert len(doc) > socket_buffer()
+
+    # Forwarded connections until the daemon has no fd left for the next.
+    conns = []
+    world.on_cleanup(lambda: [c.close() for c in conns])
+    exhausted = False
+    for _ in range(limit + 20):
+        c = connect(port)
+        conns.append(c)
+        try:
+            c.sendall(b"x")
+            c.settimeout(10)
+            exhausted = c.recv(1) != b"x"
+        except OSError:
+            exhausted = True
+        if exhausted:
+            break
+    assert exhausted, "the daemon never ran out of fds (limit %d)" % limit
+    assert fd_count(d.pid) >= limit - 1, fd_count(d.pid)
+
+    # A flood of control clients that never read: the first gets the
+    # reserve fd (and a document too big to send at once), the rest find
+    # no fd. Nothing may spin, and the log says it once.
+    log_mark = len(d.log_text())
+    flood = []
+    world.on_cleanup(lambda: [c.close() for c in flood])
+    for _ in range(20):
+        try:
+            flood.append(unix_client(control, timeout=0.5))
+        except OSError:
+            pass        # backlog full: the daemon accepts nothing
+    assert flood
+    cpu0 = cpu_seconds(d.pid)
+    observe(3.0, check=lambda: d.running() or pytest_fail("daemon died"))
+    cpu = cpu_seconds(d.pid) - cpu0
+    assert cpu < 0.5, "%.2f s of CPU in 3 s while out of fds" % cpu
+
+    # The flood goes away: status answers even with the fds still held.
+    for c in flood:
+        c.close()
+    data, took = wait_until(lambda: raw_status(control, 3.0), 15,
+                            "status answering while fds are still held")
+    assert json.loads(data)["pid"] == d.pid
+    # Fds free again: status and the tunnel work as before.
+    for c in conns:
+        c.close()
+    conns.clear()
+    wait_until(lambda: fd_count(d.pid) < limit // 2, 15,
+               "the daemon's fds released")
+    d.wait_tunnel("t")
+    s = connect(port)
+    s.sendall(b"ping")
+    assert recv_exact(s, 4) == b"ping"
+    s.close()
+    lines = [l for l in d.log_text()[log_mark:].splitlines()
+             if "control socket" in l]
+    assert 1 <= len(lines) <= 2, lines
+    print("out of fds: %.2f s CPU in 3 s; control log lines: %d" % (
+        cpu, len(lines)))
+
+
+def pytest_fail(msg):
+    raise AssertionError(msg)
