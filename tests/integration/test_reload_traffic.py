@@ -625,3 +625,69 @@ def test_control_fd_exhaustion(world, sshd):
 
 def pytest_fail(msg):
     raise AssertionError(msg)
+
+
+# ---------------------------------------------------------------------------
+# 6. `tunnels reload` signals only the process that serves the socket
+
+
+class FakeControl:
+    """A unix socket answering every client with a fixed status document
+    (what any process able to bind the control path could do)."""
+
+    def __init__(self, path, doc):
+        self.path = str(path)
+        self.doc = (json.dumps(doc) + "\n").encode()
+        self.served = 0
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.path)
+        self.sock.listen(8)
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name="fake-control")
+        self._thread.start()
+
+    def _run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            with c:
+                c.sendall(self.doc)
+            self.served += 1
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        self._thread.join(5)
+        os.unlink(self.path)
+
+
+def test_reload_checks_peer_pid(world):
+    # A bystander: our own child, which a SIGHUP would kill.
+    victim = subprocess.Popen(["sleep", "120"])
+    world.on_cleanup(lambda: (victim.kill(), victim.wait(5)))
+    control = world.dir / "control.sock"
+    cfg = world.dir / "tunnels.yaml"
+    cfg.write_text("control: %s\n" % control)
+    fake = FakeControl(control, {"version": "0.1.0", "pid": victim.pid,
+                                 "reloads": 0, "reload_error": None,
+                                 "servers": [], "tunnels": []})
+    world.on_cleanup(fake.close)
+    env_mainpid = os.environ.pop("MAINPID", None)
+    try:
+        r = run_cli("reload", "-c", cfg, timeout=45)
+    finally:
+        if env_mainpid is not None:
+            os.environ["MAINPID"] = env_mainpid
+    assert r.returncode == 1, (r.returncode, r.stdout, r.stderr)
+    assert fake.served >= 1, "tunnels reload never asked the socket"
+    assert ("served by pid %d but names pid %d" % (os.getpid(), victim.pid)
+            in r.stderr), r.stderr
+    assert "not reloading" in r.stderr
+    # The bystander got no SIGHUP: still running (it would have died).
+    assert victim.poll() is None, "the pid named on the socket was " \
+        "signalled (exit %s)" % victim.returncode
