@@ -381,8 +381,8 @@ control_accept(void *arg, uint32_t events)
 			c->fd_failures++;
 			log_limited(&c->loglim, loop_now(c->loop), "accept",
 			    LOG_PRI_WARNING, NULL, NULL, "control socket: "
-			    "accept: %s; status is not answered until file "
-			    "descriptors are free again", strerror(errno));
+			    "accept: %s; clients wait until a file "
+			    "descriptor is free", strerror(errno));
 			control_pause(c, CONTROL_PAUSE_MS);
 			break;
 		}
