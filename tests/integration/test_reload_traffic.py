@@ -34,9 +34,9 @@ import threading
 import time
 
 import apps
-from faults import LogWatcher, cpu_seconds, fd_count, observe, require_tool
-from harness import (alloc_port, connect, connect_unix, is_listening,
-                     is_refused, recv_exact, recv_until_eof, run_cli,
+from faults import cpu_seconds, fd_count, observe, require_tool
+from harness import (alloc_port, connect, is_listening, is_refused,
+                     recv_exact, recv_until_eof, run_cli, to_yaml,
                      wait_until)
 
 
@@ -172,7 +172,6 @@ def do_reload(world, d, cfg, how):
 
 def cfg_text(world, servers, tunnels, backoff, state_dir):
     """The YAML world.write_config would write (written atomically here)."""
-    from harness import to_yaml
     doc = {"control": str(world.dir / "control.sock"),
            "state_dir": str(state_dir), "servers": servers,
            "tunnels": tunnels, "backoff": backoff}
@@ -511,6 +510,10 @@ def raw_status(control, timeout=5.0):
     return data, time.monotonic() - t0
 
 
+def daemon_alive(d):
+    assert d.running(), "the daemon died (exit %s)" % d.proc.returncode
+
+
 def test_control_slow_clients(world):
     srv, tunnels = filler(world, 2000)
     cfg, control = world.write_config({"deny": srv}, tunnels,
@@ -595,7 +598,7 @@ def test_control_fd_exhaustion(world, sshd):
             pass        # backlog full: the daemon accepts nothing
     assert flood
     cpu0 = cpu_seconds(d.pid)
-    observe(3.0, check=lambda: d.running() or pytest_fail("daemon died"))
+    observe(3.0, check=lambda: daemon_alive(d))
     cpu = cpu_seconds(d.pid) - cpu0
     assert cpu < 0.5, "%.2f s of CPU in 3 s while out of fds" % cpu
 
@@ -622,9 +625,6 @@ def test_control_fd_exhaustion(world, sshd):
     print("out of fds: %.2f s CPU in 3 s; control log lines: %d" % (
         cpu, len(lines)))
 
-
-def pytest_fail(msg):
-    raise AssertionError(msg)
 
 
 # ---------------------------------------------------------------------------
