@@ -32,15 +32,22 @@ void
 backoff_init(struct backoff *b, int64_t initial_ms, int64_t max_ms,
     uint64_t seed)
 {
+	backoff_set_bounds(b, initial_ms, max_ms);
+	b->failures = 0;
+	/* xorshift must never hold 0. */
+	b->rng = seed ? seed : 0x9E3779B97F4A7C15ULL;
+}
+
+/* Change the bounds; the failure count (the growth so far) stays. */
+void
+backoff_set_bounds(struct backoff *b, int64_t initial_ms, int64_t max_ms)
+{
 	if (initial_ms < 1)
 		initial_ms = 1;
 	if (max_ms < initial_ms)
 		max_ms = initial_ms;
 	b->initial_ms = initial_ms;
 	b->max_ms = max_ms;
-	b->failures = 0;
-	/* xorshift must never hold 0. */
-	b->rng = seed ? seed : 0x9E3779B97F4A7C15ULL;
 }
 
 /* The current ceiling: initial * 2^failures, capped at max. */

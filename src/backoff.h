@@ -23,6 +23,9 @@ struct backoff {
 
 void	 backoff_init(struct backoff *, int64_t initial_ms, int64_t max_ms,
 	    uint64_t seed);
+/* New bounds (a reload): the next delay uses them; failures are kept. */
+void	 backoff_set_bounds(struct backoff *, int64_t initial_ms,
+	    int64_t max_ms);
 /* Delay before the next attempt after an expensive failure; grows. */
 int64_t	 backoff_next(struct backoff *);
 /* Delay after a cheap failure (refused/unreachable); does not grow. */

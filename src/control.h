@@ -22,5 +22,8 @@ void		 control_free(struct control *);
 /* Client: fetch the document; -1 with *cause when no daemon answers. */
 int		 control_query(const char *path, int timeout_ms, char **out,
 		    char **cause);
+/* The same, and *peer: the pid of the process that listens (SO_PEERCRED). */
+int		 control_query_peer(const char *path, int timeout_ms,
+		    char **out, long *peer, char **cause);
 
 #endif

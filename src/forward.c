@@ -208,6 +208,17 @@ forward_set_config(struct forward *f, const struct config_tunnel *cfg)
 	f->cfg = cfg;
 }
 
+/* New backoff bounds: next delay uses them, a longer wait is cut. */
+void
+forward_set_runtime(struct forward *f)
+{
+	int64_t	cap = f->rt->backoff_max_ms;
+
+	backoff_set_bounds(&f->bo, f->rt->backoff_initial_ms, cap);
+	if (loop_timer_armed(&f->retry) && f->retry.at_ms > time_now_ms() + cap)
+		loop_timer_in(f->rt->loop, &f->retry, cap);
+}
+
 /* The session is up: request the listener at the next step. */
 void
 forward_session_up(struct forward *f)

@@ -49,6 +49,8 @@ struct forward	*forward_new(struct runtime *, const struct config_tunnel *,
 void		 forward_free(struct forward *);
 
 /* Point at an equal spec from a new config (reload kept this tunnel). */
+/* The runtime's backoff changed (reload): see session_set_runtime(). */
+void		 forward_set_runtime(struct forward *);
 void		 forward_set_config(struct forward *,
 		    const struct config_tunnel *);
 

@@ -1,9 +1,25 @@
 /*
  * The event loop. One turn: wait on epoll until the earliest timer, run
- * ready fd callbacks, run expired timers, run posted callbacks, then free
- * what was deferred during the turn. Objects are never freed inside their
- * own callback: deferred frees keep memory valid for events still queued
- * in the same epoll batch.
+ * ready fd callbacks (the batch), run expired timers, run posted callbacks
+ * (signals among them), then free what was deferred during the turn.
+ *
+ * Why an object may be freed without waiting for the batch to end: the
+ * batch holds pointers to loop_io watchers, and loop_io_del() strikes the
+ * watcher's remaining events out of the batch, so no callback ever runs
+ * for a watcher after it was removed, and the loop never reads a removed
+ * watcher again (not even its fd). A stopped timer is out of the heap and
+ * a cancelled post is out of both queues, so the same holds for them. The
+ * rule for every module is therefore: unregister (loop_io_del,
+ * loop_timer_stop, loop_post_cancel) before free. Only an object freed
+ * from inside its own callback needs loop_defer_free(), because the
+ * callback's own frames still use it.
+ *
+ * Signals are not handled in the batch either: the signalfd callback only
+ * records them, and their handlers run as posted work, after every fd
+ * callback and timer of the turn, from the one call site of posted
+ * callbacks. A reload (SIGHUP) that frees sessions, forwards, bridges and
+ * the control socket thus always runs with no other callback on the stack
+ * and no event of the batch left to dispatch.
  */
 #include <errno.h>
 #include <signal.h>
@@ -39,6 +55,10 @@ struct loop {
 	int			 running;
 	int64_t			 now;
 
+	/* The batch being dispatched: loop_io_del() strikes events out. */
+	struct epoll_event	 *batch;
+	int			  batch_next, batch_n;
+
 	struct loop_timer	**heap;
 	size_t			  nheap, capheap;
 
@@ -53,9 +73,14 @@ struct loop {
 	struct loop_io		  sigio;
 	struct loop_signal_handler sigs[8];
 	size_t			  nsigs;
+	/* Signals read this turn, in arrival order, not yet dispatched. */
+	int			  sigpending[8];
+	size_t			  nsigpending;
+	struct loop_post	  sigpost;
 };
 
 static void	loop_signal_read(void *, uint32_t);
+static void	loop_signal_dispatch(void *);
 
 /* Create a loop. */
 struct loop *
@@ -73,6 +98,7 @@ loop_new(void)
 	l->now = time_now_ms();
 	sigemptyset(&l->sigmask);
 	loop_io_init(&l->sigio, loop_signal_read, l);
+	loop_post_init(&l->sigpost, loop_signal_dispatch, l);
 	return l;
 }
 
@@ -156,15 +182,24 @@ loop_io_set(struct loop *l, struct loop_io *io, uint32_t events)
 	io->events = events;
 }
 
-/* Stop watching; safe when not registered. Pending events are dropped. */
+/*
+ * Stop watching; safe when not registered. Events of io still waiting in
+ * the batch being dispatched are struck out: io gets no callback after
+ * this, and its memory may be freed at once.
+ */
 void
 loop_io_del(struct loop *l, struct loop_io *io)
 {
+	int	i;
+
 	if (io->fd == -1)
 		return;
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, io->fd, NULL);
 	io->fd = -1;
 	io->events = 0;
+	for (i = l->batch_next; i < l->batch_n; i++)
+		if (l->batch[i].data.ptr == io)
+			l->batch[i].data.ptr = NULL;
 }
 
 /* Swap two heap slots and fix their back-pointers. */
@@ -347,7 +382,11 @@ loop_defer_free(struct loop *l, void (*fn)(void *), void *obj)
 	l->ndeferred++;
 }
 
-/* Read queued signals from the signalfd and dispatch them. */
+/*
+ * Read queued signals from the signalfd and post their dispatch: a
+ * handler may free anything (a reload does), so it never runs inside the
+ * batch. The same signal twice in one turn is handled once.
+ */
 static void
 loop_signal_read(void *arg, uint32_t events)
 {
@@ -357,11 +396,31 @@ loop_signal_read(void *arg, uint32_t events)
 
 	(void)events;
 	while (read(l->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
-		for (i = 0; i < l->nsigs; i++) {
-			if (l->sigs[i].signo == (int)si.ssi_signo)
-				l->sigs[i].cb(l->sigs[i].arg, (int)si.ssi_signo);
-		}
+		for (i = 0; i < l->nsigpending; i++)
+			if (l->sigpending[i] == (int)si.ssi_signo)
+				break;
+		if (i == l->nsigpending && i < ARRAY_LEN(l->sigpending))
+			l->sigpending[l->nsigpending++] = (int)si.ssi_signo;
 	}
+	if (l->nsigpending > 0)
+		loop_post(l, &l->sigpost);
+}
+
+/* Posted: run the handlers of the signals read this turn, in order. */
+static void
+loop_signal_dispatch(void *arg)
+{
+	struct loop	*l = arg;
+	int		 pending[ARRAY_LEN(l->sigpending)];
+	size_t		 n = l->nsigpending, i, k;
+
+	/* A handler's own signal (kill(getpid())) waits for the next turn. */
+	memcpy(pending, l->sigpending, n * sizeof pending[0]);
+	l->nsigpending = 0;
+	for (i = 0; i < n; i++)
+		for (k = 0; k < l->nsigs; k++)
+			if (l->sigs[k].signo == pending[i])
+				l->sigs[k].cb(l->sigs[k].arg, pending[i]);
 }
 
 /* Route signo to cb via signalfd (the signal is blocked process-wide). */
@@ -437,13 +496,17 @@ loop_run(struct loop *l)
 			return -1;
 		}
 		l->now = time_now_ms();
-		for (i = 0; i < n; i++) {
-			io = evs[i].data.ptr;
-			/* Unregistered earlier in this batch: skip. */
-			if (io->fd == -1)
+		l->batch = evs;
+		l->batch_n = n > 0 ? n : 0;
+		for (i = 0; i < l->batch_n; i++) {
+			l->batch_next = i + 1;
+			/* NULL: struck out by loop_io_del() in this batch. */
+			if ((io = evs[i].data.ptr) == NULL)
 				continue;
 			io->cb(io->arg, evs[i].events);
 		}
+		l->batch = NULL;
+		l->batch_next = l->batch_n = 0;
 		loop_run_timers(l);
 		loop_run_posted(l);
 		loop_run_deferred(l);

@@ -2,6 +2,12 @@
  * The event loop: epoll for fds, a min-heap of monotonic timers, signalfd
  * for signals, "posted" callbacks run after each dispatch, and deferred
  * frees run last. Single-threaded; nothing in it blocks but epoll_wait.
+ *
+ * Freeing: unregister first (loop_io_del, loop_timer_stop,
+ * loop_post_cancel), then free at any time, even in the middle of a
+ * dispatch batch: the loop never touches a watcher again once it is
+ * removed. An object freed from inside its own callback uses
+ * loop_defer_free(), since the frames below still use it.
  */
 #ifndef TUNNELS_LOOP_H
 #define TUNNELS_LOOP_H
@@ -49,6 +55,7 @@ void		 loop_io_init(struct loop_io *, void (*)(void *, uint32_t),
 int		 loop_io_add(struct loop *, struct loop_io *, int fd,
 		    uint32_t events);
 void		 loop_io_set(struct loop *, struct loop_io *, uint32_t events);
+/* Also drops io's events not yet dispatched in the current batch. */
 void		 loop_io_del(struct loop *, struct loop_io *);
 
 void		 loop_timer_init(struct loop_timer *, void (*)(void *), void *);
@@ -61,9 +68,14 @@ void		 loop_post_init(struct loop_post *, void (*)(void *), void *);
 void		 loop_post(struct loop *, struct loop_post *);
 void		 loop_post_cancel(struct loop *, struct loop_post *);
 
+/* Free obj with fn at the end of this turn (after the posted callbacks). */
 void		 loop_defer_free(struct loop *, void (*)(void *), void *);
 
-/* Deliver signo through signalfd to cb; the signal is blocked. */
+/*
+ * Deliver signo through signalfd to cb; the signal is blocked. cb runs as
+ * posted work (after the turn's fd callbacks and timers), so it may free
+ * any object of the loop.
+ */
 int		 loop_signal(struct loop *, int signo, void (*)(void *, int),
 		    void *);
 

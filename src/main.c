@@ -58,6 +58,7 @@ static int	cmd_check(int, char **);
 static int	cmd_status(int, char **);
 static int	cmd_reload(int, char **);
 static int	cmd_help(int, char **);
+static void	daemon_state_dir(const char *);
 
 static const struct command commands[] = {
 	{ "run", cmd_run, "run [-c FILE]",
@@ -344,12 +345,13 @@ status_all_up(const struct json *doc)
  * raw (may be NULL) receives the text as the daemon sent it.
  */
 static struct json *
-status_fetch(const char *control, char **raw)
+status_fetch(const char *control, char **raw, long *peer)
 {
 	struct json	*doc;
 	char		*text = NULL, *cause = NULL;
 
-	if (control_query(control, STATUS_TIMEOUT_MS, &text, &cause) == -1) {
+	if (control_query_peer(control, STATUS_TIMEOUT_MS, &text, peer,
+	    &cause) == -1) {
 		fprintf(stderr, "tunnels: %s\n", cause);
 		free(cause);
 		return NULL;
@@ -378,7 +380,7 @@ cmd_status(int argc, char **argv)
 	if (parse_common(argc, argv, &path, &json) == -1)
 		return CMD_EXIT_USAGE;
 	control = config_control_path(path);
-	doc = status_fetch(control, &raw);
+	doc = status_fetch(control, &raw, NULL);
 	free(control);
 	if (doc == NULL)
 		return CMD_EXIT_FAIL;
@@ -401,20 +403,29 @@ cmd_reload(int argc, char **argv)
 	const char	*path, *err, *mainpid;
 	char		*control;
 	double		 before;
-	long		 pid;
+	long		 pid, peer = -1;
 	int64_t		 deadline;
 	int		 rc = CMD_EXIT_FAIL;
 
 	if (parse_common(argc, argv, &path, NULL) == -1)
 		return CMD_EXIT_USAGE;
 	control = config_control_path(path);
-	if ((doc = status_fetch(control, NULL)) == NULL)
+	if ((doc = status_fetch(control, NULL, &peer)) == NULL)
 		goto out;
 	pid = (long)json_get_num(doc, "pid", 0);
 	before = json_get_num(doc, "reloads", -1);
 	json_free(doc);
 	if (pid <= 1 || before < 0) {
 		fprintf(stderr, "tunnels: the daemon did not say its pid\n");
+		goto out;
+	}
+	/*
+	 * The document is only what some process wrote on the socket; the
+	 * kernel knows who listens on it. Signal a pid only if both agree.
+	 */
+	if (peer != pid) {
+		fprintf(stderr, "tunnels: %s is served by pid %ld but names pid "
+		    "%ld; not reloading\n", control, peer, pid);
 		goto out;
 	}
 	/*
@@ -436,7 +447,7 @@ cmd_reload(int argc, char **argv)
 	/* The daemon counts reloads; wait for the count to move. */
 	deadline = time_now_ms() + RELOAD_TIMEOUT_MS;
 	for (;;) {
-		if ((doc = status_fetch(control, NULL)) == NULL)
+		if ((doc = status_fetch(control, NULL, NULL)) == NULL)
 			goto out;
 		if (json_get_num(doc, "reloads", -1) > before)
 			break;
@@ -487,7 +498,12 @@ daemon_changed(void *arg)
 	d->last_status = line;
 }
 
-/* SIGHUP: reload; an invalid file keeps the running config. */
+/*
+ * SIGHUP: reload; an invalid file keeps the running config. Runs as posted
+ * work (loop_signal), after the turn's fd callbacks: the sessions,
+ * bridges and control socket it frees are referenced by nothing left in
+ * the loop.
+ */
 static void
 daemon_reload(struct daemon *d)
 {
@@ -517,6 +533,10 @@ daemon_reload(struct daemon *d)
 		supervisor_reload_failed(d->sv, why);
 		free(why);
 	} else {
+		/* Sessions read it as they are created or kept: make it now. */
+		if (strcmp(nc->state_dir,
+		    supervisor_config(d->sv)->state_dir) != 0)
+			daemon_state_dir(nc->state_dir);
 		if (strcmp(nc->control,
 		    supervisor_config(d->sv)->control) != 0) {
 			c = control_new(d->loop, nc->control, daemon_render, d,

@@ -477,6 +477,32 @@ reclaim_set_config(struct reclaim *r, const struct config_server *cfg)
 	r->cfg = cfg;
 }
 
+/*
+ * The state directory changed (a reload): what we know is saved at the
+ * new place at once, and the old file removed, so that the next start
+ * (which reads the new place) knows our server-side sessions.
+ */
+void
+reclaim_set_state_dir(struct reclaim *r, const char *state_dir,
+    const char *state_name)
+{
+	char	*path = NULL, *old = r->path;
+
+	if (state_dir != NULL && access(state_dir, W_OK) == 0)
+		path = xasprintf("%s/%s.%s.session", state_dir, state_name,
+		    r->cfg->name);
+	if (path == NULL || (old != NULL && strcmp(path, old) == 0)) {
+		/* Not writable: keep the old file rather than lose it. */
+		free(path);
+		return;
+	}
+	r->path = path;
+	reclaim_save(r);
+	if (old != NULL)
+		unlink(old);
+	free(old);
+}
+
 /* Drop the job in flight without libssh2 calls (its session is gone). */
 static void
 reclaim_abandon_job(struct reclaim *r)

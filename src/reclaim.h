@@ -69,6 +69,9 @@ enum reclaim_step {
 struct reclaim	*reclaim_new(const struct config_server *, const char *state_dir,
 		    const char *state_name);
 void		 reclaim_free(struct reclaim *);
+/* state_dir changed (reload): the file moves there (NULL: memory only). */
+void		 reclaim_set_state_dir(struct reclaim *, const char *state_dir,
+		    const char *state_name);
 void		 reclaim_set_config(struct reclaim *,
 		    const struct config_server *);
 

@@ -1138,6 +1138,28 @@ session_set_config(struct session *s, const struct config_server *cfg)
 	reclaim_set_config(s->reclaim, cfg);
 }
 
+/*
+ * The runtime's backoff bounds or state directory changed (a reload).
+ * The next delay uses the new bounds, and a wait for a retry that is
+ * already longer than the new cap is cut to the cap; the state file
+ * moves to the new directory. The same for every forward.
+ */
+void
+session_set_runtime(struct session *s)
+{
+	int64_t	cap = s->rt->backoff_max_ms;
+	size_t	i;
+
+	backoff_set_bounds(&s->bo, s->rt->backoff_initial_ms, cap);
+	if ((s->state == SESSION_BACKOFF || s->state == SESSION_FAILED) &&
+	    loop_timer_armed(&s->timer) && s->timer.at_ms > time_now_ms() + cap)
+		loop_timer_in(s->rt->loop, &s->timer, cap);
+	reclaim_set_state_dir(s->reclaim, s->rt->state_dir,
+	    s->rt->state_name);
+	for (i = 0; i < s->nfw; i++)
+		forward_set_runtime(s->fw[i]);
+}
+
 /* Add a tunnel; it comes up with the session (now, if already up). */
 struct forward *
 session_add_tunnel(struct session *s, const struct config_tunnel *t)

@@ -32,6 +32,8 @@ struct session	*session_new(struct runtime *, const struct config_server *);
 void		 session_free(struct session *);
 void		 session_start(struct session *);
 /* Point at an equal server spec of a newly loaded config. */
+/* The runtime's backoff or state_dir changed (reload): apply them now. */
+void		 session_set_runtime(struct session *);
 void		 session_set_config(struct session *,
 		    const struct config_server *);
 

@@ -76,15 +76,19 @@ supervisor_state_name(const char *path)
 	return xstrndup(base, n);
 }
 
-/* Copy the global settings of cfg into the runtime. */
+/*
+ * Copy the global settings of cfg into the runtime, which every session
+ * and forward reads when it is created (and kept ones when told so by
+ * session_set_runtime()).
+ */
 static void
-supervisor_set_runtime(struct supervisor *sv)
+supervisor_set_runtime(struct supervisor *sv, const struct config *cfg)
 {
-	sv->rt.backoff_initial_ms = sv->cfg->backoff_initial_ms;
-	sv->rt.backoff_max_ms = sv->cfg->backoff_max_ms;
-	sv->rt.state_dir = sv->cfg->state_dir;
+	sv->rt.backoff_initial_ms = cfg->backoff_initial_ms;
+	sv->rt.backoff_max_ms = cfg->backoff_max_ms;
+	sv->rt.state_dir = cfg->state_dir;
 	free(sv->state_name);
-	sv->state_name = supervisor_state_name(sv->cfg->path);
+	sv->state_name = supervisor_state_name(cfg->path);
 	sv->rt.state_name = sv->state_name;
 }
 
@@ -100,7 +104,7 @@ supervisor_new(struct loop *l, struct resolver *r, struct config *cfg)
 	sv->rt.changed_arg = sv;
 	sv->cfg = cfg;
 	sv->started_ms = loop_now(l);
-	supervisor_set_runtime(sv);
+	supervisor_set_runtime(sv, cfg);
 	loop_post_init(&sv->changed_post, supervisor_changed_run, sv);
 	return sv;
 }
@@ -200,7 +204,13 @@ supervisor_reload(struct supervisor *sv, struct config *nc)
 	kept_server = xcalloc(oc->n_servers + 1, 1);
 	kept_tunnel = xcalloc(oc->n_tunnels + 1, 1);
 
-	/* Servers whose settings did not change keep their session. */
+	/* The new global settings first: everything below reads them. */
+	supervisor_set_runtime(sv, nc);
+	/*
+	 * Servers whose settings did not change keep their session; it takes
+	 * the new backoff bounds (its next delay, and a longer wait already
+	 * running is cut to the new cap) and state_dir.
+	 */
 	for (j = 0; j < nc->n_servers; j++) {
 		m = supervisor_find_server(oc, nc->servers[j].name);
 		if (m >= 0 && config_server_equal(&oc->servers[m],
@@ -208,6 +218,7 @@ supervisor_reload(struct supervisor *sv, struct config *nc)
 			ns[j] = sv->sessions[m];
 			kept_server[m] = 1;
 			session_set_config(ns[j], &nc->servers[j]);
+			session_set_runtime(ns[j]);
 		} else
 			ns[j] = session_new(&sv->rt, &nc->servers[j]);
 	}
@@ -260,7 +271,6 @@ supervisor_reload(struct supervisor *sv, struct config *nc)
 	sv->sessions = ns;
 	sv->tunnels = nt;
 	sv->cfg = nc;
-	supervisor_set_runtime(sv);
 	config_free(oc);
 	sv->reloads++;
 	free(sv->reload_error);

@@ -125,6 +125,31 @@ test_backoff_at_cap(void **state)
 	}
 }
 
+/* New bounds (a reload) apply to the next delay; the growth is kept. */
+static void
+test_backoff_set_bounds(void **state)
+{
+	struct backoff	b;
+	int64_t		d;
+	int		i;
+
+	(void)state;
+	backoff_init(&b, 1000, 60000, 5);
+	for (i = 0; i < 10; i++)
+		(void)backoff_next(&b);
+	assert_int_equal(backoff_ceiling(&b), 60000);
+	backoff_set_bounds(&b, 500, 4000);
+	assert_int_equal(backoff_ceiling(&b), 4000);
+	for (i = 0; i < 100; i++) {
+		d = backoff_next(&b);
+		assert_true(d >= 500 && d <= 4000);
+		d = backoff_at_cap(&b);
+		assert_true(d >= 2000 && d <= 4000);
+	}
+	backoff_set_bounds(&b, 0, -1);
+	assert_int_equal(backoff_ceiling(&b), 1);
+}
+
 /* The same seed gives the same sequence; bad bounds are fixed up. */
 static void
 test_backoff_deterministic(void **state)
@@ -179,6 +204,7 @@ main(void)
 		cmocka_unit_test(test_backoff_reset),
 		cmocka_unit_test(test_backoff_cheap),
 		cmocka_unit_test(test_backoff_at_cap),
+		cmocka_unit_test(test_backoff_set_bounds),
 		cmocka_unit_test(test_backoff_deterministic),
 		cmocka_unit_test(test_backoff_seeds_differ),
 	};
