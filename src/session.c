@@ -108,6 +108,15 @@ struct session {
 	size_t				  nfw, capfw;
 	struct forward			 *tx_fwd;
 	struct forward			 *listen_slot;
+	struct forward_limits		  conns;	/* max_connections */
+	size_t				  mem_peak;	/* cost, any connection */
+
+	/* Requests in flight and since when (the request deadline). */
+	struct session_wait {
+		const void		 *what;		/* NULL: none */
+		int64_t			  since_ms;
+	}				  wait_listen, wait_open, wait_probe,
+					  wait_reclaim;
 
 	struct probe			  probe;
 	int				  tx_probe;
@@ -220,6 +229,83 @@ session_on_timer(void *arg)
 	default:
 		break;
 	}
+}
+
+/*
+ * How long the server may take to answer one request of ours: as long as
+ * a connection may take to set up, or as long as silence may last before
+ * the link counts as dead, whichever is longer.
+ */
+static int64_t
+session_request_deadline_ms(const struct session *s)
+{
+	int64_t	ka = s->cfg->keepalive_ms, dead;
+
+	dead = ka > INT64_MAX / s->cfg->keepalive_count ? INT64_MAX :
+	    ka * s->cfg->keepalive_count;
+	return MAX(s->cfg->connect_timeout_ms, dead);
+}
+
+/* Note what one kind of request waits for now (NULL: nothing). */
+static void
+session_wait_note(struct session *s, struct session_wait *w, const void *what)
+{
+	if (w->what == what)
+		return;
+	w->what = what;
+	w->since_ms = loop_now(s->rt->loop);
+}
+
+/* Record the requests in flight after a round of the service. */
+static void
+session_wait_update(struct session *s)
+{
+	session_wait_note(s, &s->wait_listen, s->listen_slot);
+	session_wait_note(s, &s->wait_open, s->open_slot);
+	session_wait_note(s, &s->wait_probe, s->probe.ch);
+	session_wait_note(s, &s->wait_reclaim, reclaim_awaiting(s->reclaim));
+}
+
+/* 1 if the request w stands for is in flight past the deadline. */
+static int
+session_wait_overdue(const struct session *s, const struct session_wait *w)
+{
+	return w->what != NULL && loop_now(s->rt->loop) - w->since_ms >
+	    session_request_deadline_ms(s);
+}
+
+/*
+ * A request the server has not answered in time: why the session is
+ * dead (malloc'd), or NULL. Packets of other kinds may still flow, so
+ * the link's silence alone would never tell; and while one tcpip-forward
+ * or channel open is in flight no other can be sent (docs/libssh2.md
+ * rule 4), so waiting longer would stall every tunnel of the server.
+ */
+static char *
+session_overdue(const struct session *s)
+{
+	char		 remote[ADDR_TEXT_MAX];
+	long long	 secs = (long long)session_request_deadline_ms(s) / 1000;
+
+	if (session_wait_overdue(s, &s->wait_listen)) {
+		forward_remote_text(s->wait_listen.what, remote, sizeof remote);
+		return xasprintf("the server did not answer our tcpip-forward "
+		    "for %s within %llds", remote, secs);
+	}
+	if (session_wait_overdue(s, &s->wait_open))
+		return xasprintf("the server did not answer our %s within "
+		    "%llds", s->wait_open.what == &s->probe ? "liveness probe "
+		    "(a channel open)" : "channel open for a command "
+		    "(stale-session reclaim)", secs);
+	if (session_wait_overdue(s, &s->wait_probe))
+		return xasprintf("the server did not close the channel of our "
+		    "liveness probe within %llds", secs);
+	if (session_wait_overdue(s, &s->wait_reclaim))
+		return xasprintf("the server did not %s within %llds",
+		    strcmp(s->wait_reclaim.what, "exec") == 0 ? "answer our "
+		    "exec request (stale-session reclaim)" : "close the channel "
+		    "of our command (stale-session reclaim)", secs);
+	return NULL;
 }
 
 /* Liveness timer: probe after keepalive of silence, dead after count. */
@@ -347,6 +433,7 @@ session_new(struct runtime *rt, const struct config_server *cfg)
 	loop_post_init(&s->post, session_service, s);
 	loop_io_init(&s->io, session_on_io, s);
 	s->reclaim = reclaim_new(cfg, rt->state_dir, rt->state_name);
+	s->conns.max = cfg->max_connections;
 	return s;
 }
 
@@ -395,7 +482,13 @@ session_teardown(struct session *s)
 		loop_io_del(s->rt->loop, &s->io);
 		shutdown(s->link.fd, SHUT_RDWR);
 	}
+	memset(&s->wait_listen, 0, sizeof s->wait_listen);
+	memset(&s->wait_open, 0, sizeof s->wait_open);
+	memset(&s->wait_probe, 0, sizeof s->wait_probe);
+	memset(&s->wait_reclaim, 0, sizeof s->wait_reclaim);
 	if (s->ss != NULL) {
+		/* Freeing must not fail for the cap it is freeing. */
+		sshmem_set_cap(&s->mem, 0);
 		for (i = 0; i < SESSION_FREE_TRIES; i++)
 			if (libssh2_session_free(s->ss) != LIBSSH2_ERROR_EAGAIN)
 				break;
@@ -435,14 +528,41 @@ session_drop(struct session *s, const char *cause, int failed)
 	}
 }
 
+/*
+ * libssh2 wanted more memory than max_session_memory: the reason, with
+ * what the session held (before the teardown frees it).
+ */
+static char *
+session_memory_cause(const struct session *s)
+{
+	char	cap[32];
+
+	config_format_size(s->mem.cap, cap, sizeof cap);
+	return xasprintf("the server made libssh2 hold more than %s "
+	    "(max_session_memory; %zu bytes in %zu blocks when %zu more were "
+	    "asked for: a flood of packets it keeps, such as unknown message "
+	    "types, or of data for connections whose local side is not "
+	    "reading): dropped", cap, s->mem.cost, s->mem.blocks,
+	    s->mem.refused);
+}
+
 /* A connection attempt or the session failed: schedule the retry. */
 static void
 session_fail(struct session *s, enum session_fail kind, const char *cause)
 {
 	int64_t	 delay;
-	char	*msg;
+	char	*msg, *memcause = NULL;
 
-	if (s->state == SESSION_UP &&
+	/*
+	 * Whatever libssh2 made of a refused allocation (a lost connection,
+	 * "channel not found"), the cause is the memory: say so, and back
+	 * off as after any costly failure (no quick retry, and no reset for
+	 * a session that stayed up: the server will do it again).
+	 */
+	if (s->mem.over) {
+		cause = memcause = session_memory_cause(s);
+		kind = SESSION_FAIL_COSTLY;
+	} else if (s->state == SESSION_UP &&
 	    loop_now(s->rt->loop) - s->up_at_ms >= BACKOFF_STABLE_MS)
 		backoff_reset(&s->bo);
 	switch (kind) {
@@ -466,6 +586,7 @@ session_fail(struct session *s, enum session_fail kind, const char *cause)
 	session_set_state(s, kind == SESSION_FAIL_PERMANENT ? SESSION_FAILED :
 	    SESSION_BACKOFF, cause, msg);
 	free(msg);
+	free(memcause);
 	loop_timer_in(s->rt->loop, &s->timer, delay);
 }
 
@@ -559,6 +680,7 @@ session_begin_ssh(struct session *s)
 	char	*cause = NULL;
 
 	link_sockopts(&s->link, s->cfg->keepalive_ms, s->cfg->keepalive_count);
+	sshmem_set_cap(&s->mem, (size_t)s->cfg->max_session_memory);
 	s->ss = libssh2_session_init_ex(session_mem_alloc, session_mem_free,
 	    session_mem_realloc, s);
 	if (s->ss == NULL) {
@@ -567,6 +689,13 @@ session_begin_ssh(struct session *s)
 		return;
 	}
 	libssh2_session_set_blocking(s->ss, 0);
+	/*
+	 * libssh2's own limit on a reply (tcpip-forward, channel open, exec;
+	 * docs/libssh2.md rule 5) only backs up the session's request
+	 * deadline, which says which request was not answered.
+	 */
+	libssh2_session_set_read_timeout(s->ss,
+	    (long)MIN(session_request_deadline_ms(s) / 1000 + 5, 86400 * 7));
 	libssh2_session_callback_set2(s->ss, LIBSSH2_CALLBACK_RECV,
 	    (libssh2_cb_generic *)session_recv);
 	libssh2_session_callback_set2(s->ss, LIBSSH2_CALLBACK_SEND,
@@ -909,6 +1038,11 @@ session_run(struct session *s, uint32_t events)
 		free(cause);
 		return;
 	}
+	if ((cause = session_overdue(s)) != NULL) {
+		session_fail(s, SESSION_FAIL_COSTLY, cause);
+		free(cause);
+		return;
+	}
 	/* 1. Whoever holds the send slot repeats its call, nothing else. */
 	if (s->tx_fwd != NULL) {
 		r = forward_step(s->tx_fwd, &sw, &s->listen_slot);
@@ -1081,6 +1215,18 @@ session_service(void *arg)
 		ev = 0;
 	} while (s->state != before && s->state != SESSION_UP &&
 	    s->state != SESSION_BACKOFF && s->state != SESSION_FAILED);
+	/*
+	 * libssh2 was refused memory (max_session_memory). It may have
+	 * reported that as something else, or not at all (a channel read
+	 * that failed closes only its connection): the session goes now.
+	 */
+	if (s->ss != NULL && s->mem.over)
+		session_fail(s, s->state == SESSION_UP ? SESSION_FAIL_LOST :
+		    SESSION_FAIL_COSTLY, "out of memory");
+	if (s->mem.cost > s->mem_peak)
+		s->mem_peak = s->mem.cost;
+	if (s->state == SESSION_UP)
+		session_wait_update(s);
 	/* One write for everything libssh2 produced this round. */
 	if (s->link.fd != -1 && s->link.out.len > 0 &&
 	    link_flush(&s->link) == -1) {
@@ -1136,6 +1282,14 @@ session_set_config(struct session *s, const struct config_server *cfg)
 {
 	s->cfg = cfg;
 	reclaim_set_config(s->reclaim, cfg);
+	/*
+	 * Limits are not part of the server's identity: a reload applies
+	 * them to the running session (a lower memory cap than what libssh2
+	 * holds now drops it at its next allocation).
+	 */
+	s->conns.max = cfg->max_connections;
+	if (s->ss != NULL)
+		sshmem_set_cap(&s->mem, (size_t)cfg->max_session_memory);
 }
 
 /* Add a tunnel; it comes up with the session (now, if already up). */
@@ -1144,7 +1298,7 @@ session_add_tunnel(struct session *s, const struct config_tunnel *t)
 {
 	struct forward	*f;
 
-	f = forward_new(s->rt, t, s->name, &s->post);
+	f = forward_new(s->rt, t, s->name, &s->post, &s->conns);
 	if (s->nfw == s->capfw) {
 		s->capfw = s->capfw ? s->capfw * 2 : 4;
 		s->fw = xreallocarray(s->fw, s->capfw, sizeof *s->fw);
@@ -1251,6 +1405,12 @@ session_status_json(const struct session *s, struct buf *b, int64_t now)
 	    (long long)(now - s->since_ms) / 1000, s->connects);
 	/* Bytes written by libssh2 that the network has not taken yet. */
 	buf_printf(b, ",\"send_queue_bytes\":%zu", s->link.out.len);
+	/* What libssh2 holds on the heap for this server, and its limit. */
+	buf_printf(b, ",\"memory_bytes\":%zu,\"memory_peak_bytes\":%zu,"
+	    "\"max_session_memory\":%llu", s->mem.cost, s->mem_peak,
+	    (unsigned long long)s->cfg->max_session_memory);
+	buf_printf(b, ",\"active_connections\":%llu,\"max_connections\":%d",
+	    (unsigned long long)s->conns.active, s->conns.max);
 	if (reclaim_server_pid(s->reclaim) != 0)
 		buf_printf(b, ",\"server_pid\":%ld",
 		    reclaim_server_pid(s->reclaim));
