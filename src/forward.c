@@ -91,6 +91,7 @@ struct forward {
 	LIBSSH2_CHANNEL			 *tx_rej;
 	uint64_t			  rej_seen;	/* rx_gen, all waiting */
 	uint64_t			  nrefused;
+	uint64_t			  nshed;	/* closed for memory */
 	struct log_limit		  rejlim;
 };
 
@@ -721,6 +722,24 @@ forward_remote_text(const struct forward *f, char *buf, size_t len)
 	addr_format(&f->remote, buf, len);
 }
 
+/*
+ * Close every connection whose local side stopped reading (the session's
+ * libssh2 memory is running out: their queued packets are what fills it).
+ */
+size_t
+forward_shed_stalled(struct forward *f)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < f->n; i++)
+		if (bridge_stalled(f->v[i])) {
+			bridge_abort(f->v[i]);
+			n++;
+		}
+	f->nshed += n;
+	return n;
+}
+
 /* Connections refused over max_connections. */
 uint64_t
 forward_refused_count(const struct forward *f)
@@ -788,7 +807,8 @@ forward_status_json(const struct forward *f, struct buf *b, int64_t now)
 	buf_printf(b, ",\"state\":\"%s\",\"since_s\":%lld,"
 	    "\"active_connections\":%llu,\"total_connections\":%llu,"
 	    "\"bytes_in\":%llu,\"bytes_out\":%llu,\"local_errors\":%llu,"
-	    "\"refused_connections\":%llu,\"max_connections\":%d",
+	    "\"refused_connections\":%llu,\"max_connections\":%d,"
+	    "\"shed_connections\":%llu",
 	    forward_state_names[f->state],
 	    (long long)(now - f->since_ms) / 1000,
 	    (unsigned long long)f->stats.active,
@@ -796,7 +816,8 @@ forward_status_json(const struct forward *f, struct buf *b, int64_t now)
 	    (unsigned long long)f->stats.bytes_in,
 	    (unsigned long long)f->stats.bytes_out,
 	    (unsigned long long)f->stats.local_errors,
-	    (unsigned long long)f->nrefused, f->max_conns);
+	    (unsigned long long)f->nrefused, f->max_conns,
+	    (unsigned long long)f->nshed);
 	if (f->state == FORWARD_WAITING) {
 		buf_printf(b, ",\"waiting_reason\":\"%s\"",
 		    forward_wait_names[f->wait]);

@@ -87,6 +87,8 @@ int		 forward_is_waiting(const struct forward *, enum forward_wait);
 int		 forward_ever_up(const struct forward *);
 /* The remote address as configured ("127.0.0.1:4001"), for messages. */
 void		 forward_remote_text(const struct forward *, char *, size_t);
+/* Close the connections whose local side stopped reading; how many. */
+size_t		 forward_shed_stalled(struct forward *);
 /* Connections refused over max_connections since the start. */
 uint64_t	 forward_refused_count(const struct forward *);
 

@@ -58,6 +58,13 @@
 
 /* Upper bound on the libssh2_session_free() retries after shutdown(). */
 #define SESSION_FREE_TRIES	64
+/*
+ * Past this fraction of max_session_memory, connections whose local side
+ * stopped reading are closed: at one byte per packet, the 2 MiB window of
+ * a single such connection is some 350 MB of libssh2 packets, which the
+ * cap would otherwise answer by dropping the whole session.
+ */
+#define SESSION_SHED_DIV	2
 /* After ending a stale session, re-requests are retried quickly this long. */
 #define SESSION_QUICK_RETRY_MS	3000
 
@@ -81,6 +88,7 @@ struct session {
 	int				 settled;	/* an attempt failed */
 	struct backoff			 bo;
 	struct log_limit		 loglim;
+	struct log_limit		 shedlim;	/* session_shed */
 
 	struct loop_timer		 timer;	/* deadline or retry */
 	struct loop_timer		 alive;	/* liveness checks */
@@ -254,6 +262,32 @@ session_wait_note(struct session *s, struct session_wait *w, const void *what)
 		return;
 	w->what = what;
 	w->since_ms = loop_now(s->rt->loop);
+}
+
+/*
+ * libssh2 holds more than half of max_session_memory: close the
+ * connections whose local app stopped reading, since what the server
+ * sends them is kept in libssh2 until it is read. Once their CLOSE is
+ * answered, libssh2 frees what it kept; the session and every other
+ * connection stay. (A server that keeps sending regardless meets the cap.)
+ */
+static void
+session_shed(struct session *s)
+{
+	size_t	i, n = 0;
+
+	if (s->mem.cap == 0 || s->mem.cost <= s->mem.cap / SESSION_SHED_DIV)
+		return;
+	for (i = 0; i < s->nfw; i++)
+		n += forward_shed_stalled(s->fw[i]);
+	if (n == 0)
+		return;
+	log_limited(&s->shedlim, loop_now(s->rt->loop), "shed",
+	    LOG_PRI_WARNING, s->name, NULL, "closing %zu connection(s) whose "
+	    "local side stopped reading: libssh2 holds %zu MiB for this "
+	    "server, more than half of max_session_memory", n,
+	    s->mem.cost >> 20);
+	runtime_changed(s->rt);
 }
 
 /* Record the requests in flight after a round of the service. */
@@ -1225,8 +1259,10 @@ session_service(void *arg)
 		    SESSION_FAIL_COSTLY, "out of memory");
 	if (s->mem.cost > s->mem_peak)
 		s->mem_peak = s->mem.cost;
-	if (s->state == SESSION_UP)
+	if (s->state == SESSION_UP) {
+		session_shed(s);
 		session_wait_update(s);
+	}
 	/* One write for everything libssh2 produced this round. */
 	if (s->link.fd != -1 && s->link.out.len > 0 &&
 	    link_flush(&s->link) == -1) {
@@ -1270,6 +1306,7 @@ session_free(struct session *s)
 	reclaim_free(s->reclaim);
 	link_clear(&s->link);
 	log_limit_reset(&s->loglim);
+	log_limit_reset(&s->shedlim);
 	free(s->disconnect_msg);
 	free(s->last_error);
 	free(s->name);
