@@ -38,6 +38,12 @@ to every connection open at that moment:
   conns
       "ok N": connections open now.
 
+Options that hold for every connection from its start: --ignore-forward
+PORT (as "ignore"), --mute-open TYPE (channel opens of that type, e.g.
+"session", are never answered), --mute-exec (session channels open, but
+exec requests are never answered), --chatter-ms N (an IGNORE packet every
+N ms, so the link never falls silent while requests go unanswered).
+
 Run with /usr/bin/python3 (Debian's python3-asyncssh).
 """
 
@@ -56,6 +62,8 @@ with warnings.catch_warnings():
     import asyncssh
     from asyncssh.packet import String
 
+MSG_IGNORE = 2
+MSG_CHANNEL_OPEN = 90
 MSG_CHANNEL_DATA = 94
 MSG_UNKNOWN = 200
 BIG = 32768
@@ -64,7 +72,48 @@ WRITE_HIGH = 1 << 20         # pause while this much waits in the socket
 CONNS = set()
 IGNORED = set()
 CHANNELS = []                # [SSHTCPChannel, closed_by_peer]
+MUTED_OPENS = set()          # channel types never answered
+OPTS = argparse.Namespace(mute_exec=False, chatter_ms=0)
 log = logging.getLogger("hostile_server")
+
+
+def override(obj, pkttype, fn):
+    """Route one packet type of this connection or channel to fn(orig,
+    obj, pkttype, pktid, packet), orig being AsyncSSH's own handler."""
+    handlers = dict(obj._packet_handlers)
+    orig = handlers[pkttype]
+    handlers[pkttype] = lambda o, t, i, p: fn(orig, o, t, i, p)
+    obj._packet_handlers = handlers
+
+
+def muted_open(orig, conn, pkttype, pktid, packet):
+    start = packet._idx
+    chantype = packet.get_string()
+    packet._idx = start
+    if chantype.decode(errors="replace") in MUTED_OPENS:
+        log.info("channel open of type %r: never answering", chantype)
+        return
+    orig(conn, pkttype, pktid, packet)
+
+
+def muted_exec(chan, packet):
+    """AsyncSSH's exec handler, replaced: no answer (None) ever goes out,
+    and the channel's later requests queue up behind this one."""
+    log.info("exec request: never answering")
+    return None
+
+
+class ExecSession(asyncssh.SSHServerSession):
+    """A session channel (its exec requests go unanswered)."""
+
+
+async def chatter(conn, ms):
+    try:
+        while writable(conn):
+            conn.send_packet(MSG_IGNORE, String(b""))
+            await asyncio.sleep(ms / 1000)
+    except Exception as e:
+        log.info("chatter ended: %r", e)
 
 
 class Quiet(asyncssh.SSHTCPSession):
@@ -82,6 +131,8 @@ class Server(asyncssh.SSHServer):
     def connection_made(self, conn):
         self.conn = conn
         CONNS.add(conn)
+        if MUTED_OPENS:
+            override(conn, MSG_CHANNEL_OPEN, muted_open)
 
     def connection_lost(self, exc):
         CONNS.discard(self.conn)
@@ -91,6 +142,13 @@ class Server(asyncssh.SSHServer):
 
     def password_auth_supported(self):
         return False
+
+    def auth_completed(self):
+        if OPTS.chatter_ms:
+            self.conn.create_task(chatter(self.conn, OPTS.chatter_ms))
+
+    def session_requested(self):
+        return ExecSession() if OPTS.mute_exec else False
 
     def server_requested(self, listen_host, listen_port):
         if listen_port in IGNORED:
@@ -282,6 +340,11 @@ async def main(args):
     loop.add_signal_handler(signal.SIGTERM, lambda: stop.done() or
                             stop.set_result(None))
     IGNORED.update(args.ignore_forward)
+    MUTED_OPENS.update(args.mute_open)
+    OPTS.mute_exec = args.mute_exec
+    if args.mute_exec:
+        asyncssh.channel.SSHServerChannel._process_exec_request = muted_exec
+    OPTS.chatter_ms = args.chatter_ms
     server = await asyncssh.create_server(
         Server, "127.0.0.1", args.port, server_host_keys=[args.host_key],
         authorized_client_keys=args.authorized_keys, encoding=None,
@@ -315,6 +378,12 @@ if __name__ == "__main__":
     p.add_argument("--log", required=True)
     p.add_argument("--ignore-forward", type=int, action="append", default=[],
                    help="never answer tcpip-forward for this port")
+    p.add_argument("--mute-open", action="append", default=[],
+                   help="never answer channel opens of this type")
+    p.add_argument("--mute-exec", action="store_true",
+                   help="never answer exec requests")
+    p.add_argument("--chatter-ms", type=int, default=0,
+                   help="send an IGNORE packet this often")
     a = p.parse_args()
     logging.basicConfig(filename=a.log, level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s "

@@ -57,7 +57,7 @@ class HostileServer:
     """hostile_server.py on an allocated loopback port; command() talks
     to its control socket."""
 
-    def __init__(self, world, name="hostile", ignore_forward=()):
+    def __init__(self, world, name="hostile", ignore_forward=(), extra=()):
         self.world = world
         self.name = name
         self.dir = world.dir / name
@@ -71,6 +71,7 @@ class HostileServer:
         self.host_key = Key(self.dir / "host_ed25519",
                             comment="%s-host" % name)
         self.ignore_forward = list(ignore_forward)
+        self.extra = list(extra)
         self.user = world.user
         self.port = None
         self.proc = None
@@ -89,6 +90,7 @@ class HostileServer:
                 str(self.control), "--log", str(self.log)]
         for p in self.ignore_forward:
             argv += ["--ignore-forward", str(p)]
+        argv += self.extra
         with open(self.out, "ab") as of:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                          stdout=of, stderr=of)
@@ -452,3 +454,39 @@ def test_unanswered_tcpip_forward(world):
     assert try_echo(p1) and try_echo(p2)
     report("unanswered_tcpip_forward", deadline_s=3,
            first_verdict_s=first, recover_after_answer_s=recover)
+
+
+@pytest.mark.parametrize("mute, want", [
+    (["--mute-open", "session"], "the server did not answer our channel "
+     "open for a command (stale-session reclaim) within 3s"),
+    (["--mute-exec"], "the server did not answer our exec request "
+     "(stale-session reclaim) within 3s"),
+], ids=["channel_open", "exec"])
+def test_unanswered_channel_open_and_exec(world, mute, want):
+    """The reclaim's session channel open, or its exec request, never
+    answered while the server keeps the link busy with IGNORE packets (so
+    silence never tells): past the deadline the session is declared dead
+    with the reason, and its tunnel is served again each time it comes
+    back. Before, the open held the session's one channel-open slot for
+    good: no liveness probe could run again."""
+    h = hostile(world, extra=mute + ["--chatter-ms", "300"])
+    echo = world.app(apps.EchoServer())
+    port = alloc_port()
+    cfg, _ = world.write_config(
+        {"h1": world.server_cfg(h, user=h.user, **LIVE)},
+        [{"name": "t1", "server": "h1", "remote": port,
+          "local": echo.local}])
+    t0 = time.monotonic()
+    d = world.daemon(cfg)
+    d.wait_tunnel("t1", "up", 15)
+    assert try_echo(port)
+    st = d.wait_status(lambda st: d.server("h1", st)["last_error"] == want,
+                       20, "the deadline's verdict in status")
+    took = time.monotonic() - t0
+    # Never the silence verdict: the link was busy all along.
+    assert "nothing received from the server" not in d.log_text()
+    d.wait_status(lambda st: d.server("h1", st)["connects"] >= 2 and
+                  d.tunnel("t1", st)["state"] == "up", 20, "h1 back up")
+    assert try_echo(port)
+    report("unanswered_" + mute[0].lstrip("-"), deadline_s=3,
+           verdict_after_start_s=took)
