@@ -61,7 +61,7 @@
 /*
  * Past this fraction of max_session_memory, connections whose local side
  * stopped reading are closed: at one byte per packet, the 2 MiB window of
- * a single such connection is some 350 MB of libssh2 packets, which the
+ * a single such connection is some 400 MB of libssh2 packets, which the
  * cap would otherwise answer by dropping the whole session.
  */
 #define SESSION_SHED_DIV	2
@@ -117,7 +117,7 @@ struct session {
 	struct forward			 *tx_fwd;
 	struct forward			 *listen_slot;
 	struct forward_limits		  conns;	/* max_connections */
-	size_t				  mem_peak;	/* cost, any connection */
+	size_t				  mem_peak;	/* of connections gone */
 
 	/* Requests in flight and since when (the request deadline). */
 	struct session_wait {
@@ -528,6 +528,7 @@ session_teardown(struct session *s)
 				break;
 		s->ss = NULL;
 		/* Whatever libssh2 did not free itself goes now. */
+		s->mem_peak = MAX(s->mem_peak, s->mem.cost_peak);
 		leaked = s->mem.blocks;
 		(void)sshmem_release(&s->mem);
 		if (leaked > 0)
@@ -1257,8 +1258,6 @@ session_service(void *arg)
 	if (s->ss != NULL && s->mem.over)
 		session_fail(s, s->state == SESSION_UP ? SESSION_FAIL_LOST :
 		    SESSION_FAIL_COSTLY, "out of memory");
-	if (s->mem.cost > s->mem_peak)
-		s->mem_peak = s->mem.cost;
 	if (s->state == SESSION_UP) {
 		session_shed(s);
 		session_wait_update(s);
@@ -1444,7 +1443,8 @@ session_status_json(const struct session *s, struct buf *b, int64_t now)
 	buf_printf(b, ",\"send_queue_bytes\":%zu", s->link.out.len);
 	/* What libssh2 holds on the heap for this server, and its limit. */
 	buf_printf(b, ",\"memory_bytes\":%zu,\"memory_peak_bytes\":%zu,"
-	    "\"max_session_memory\":%llu", s->mem.cost, s->mem_peak,
+	    "\"max_session_memory\":%llu", s->mem.cost,
+	    MAX(s->mem_peak, s->mem.cost_peak),
 	    (unsigned long long)s->cfg->max_session_memory);
 	buf_printf(b, ",\"active_connections\":%llu,\"max_connections\":%d",
 	    (unsigned long long)s->conns.active, s->conns.max);

@@ -98,6 +98,8 @@ sshmem_link(struct sshmem *m, union sshmem_hdr *h, size_t n)
 	m->head = h;
 	m->bytes += n;
 	m->cost += sshmem_block_cost(n);
+	if (m->cost > m->cost_peak)
+		m->cost_peak = m->cost;
 	m->blocks++;
 	if (m->bytes > m->peak)
 		m->peak = m->bytes;

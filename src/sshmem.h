@@ -23,6 +23,7 @@ struct sshmem {
 	 * times the payload, and it is what the cap is measured against.
 	 */
 	size_t			 cost;
+	size_t			 cost_peak;
 	size_t			 cap;		/* cost limit; 0: none */
 	int			 over;		/* an allocation was refused */
 	size_t			 refused;	/* size of the first refused */

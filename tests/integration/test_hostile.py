@@ -7,8 +7,9 @@ cannot bloat or stall the daemon (issue 10, findings 2 and 4):
   max_session_memory, the session is dropped with the reason and comes
   back; another server's tunnel never notices;
 - one-byte data packets to a connection whose local app stopped reading
-  (a 2 MiB window of them is some 350 MB of libssh2 packet overhead):
-  bounded the same way;
+  (a 2 MiB window of them is some 400 MB of libssh2 packets, about
+  195 bytes of heap each): at half of max_session_memory that connection
+  is closed and libssh2 frees its packets; the session stays;
 - thousands of forwarded-tcpip channels: the ones over max_connections
   (the tunnel's, the server's) are closed at once and counted, the daemon
   stays responsive;
@@ -25,8 +26,7 @@ distort them); the ASan build runs the unknown-packet flood too, for the
 allocation-failure paths inside libssh2.
 """
 
-import os
-import signal
+import re
 import socket
 import subprocess
 import time
@@ -37,8 +37,8 @@ import apps
 import servers
 from faults import (LogWatcher, cpu_seconds, observe, report, rss_bytes,
                     try_echo)
-from harness import (REPO, Key, WaitTimeout, alloc_port, connect,
-                     log_tail, release_bin, stop_popen, wait_until)
+from harness import (REPO, Key, alloc_port, release_bin, stop_popen,
+                     wait_until)
 
 MiB = 1 << 20
 HOSTILE = REPO / "tests" / "integration" / "hostile_server.py"
@@ -215,6 +215,9 @@ def flood_unknown(world, binary):
                        "h1 and t1 up again")
     # ... and s2 never noticed.
     assert server_st(d, "s2", st)["connects"] == 1
+    # The peak of the dropped connection: up to the cap, never past it.
+    assert MEM_CAP * 3 // 4 < server_st(d, "h1", st)["memory_peak_bytes"] \
+        <= MEM_CAP
     assert try_echo(ports["t1"]) and try_echo(ports["t2"])
     observe(1.0, sample)
     cpu = cpu_seconds(d.pid) - cpu0
@@ -291,7 +294,13 @@ def test_tiny_packets_to_stalled_app(world):
     assert try_echo(ports["t2"])
     assert try_echo(d.tunnel("t3", st)["remote"].rsplit(":", 1)[1] and
                     int(d.tunnel("t3", st)["remote"].rsplit(":", 1)[1]))
+    # What one one-byte packet cost libssh2 (the server counts them).
+    m = wait_until(lambda: re.search(r"in big packets, (\d+) in 1-byte",
+                                     h.log_text()), 10, "the trickle's count")
+    tiny = int(m.group(1))
     report("tiny_packets", cap_mib=MEM_CAP / MiB, rss_before_mib=rss0 / MiB,
+           tiny_packets=tiny, libssh2_bytes_per_tiny_packet=int(
+               peak["mem"] / tiny),
            rss_peak_mib=peak["rss"] / MiB,
            libssh2_peak_mib=peak["mem"] / MiB, seconds_to_shed=took,
            daemon_cpu_s=cpu,
@@ -480,8 +489,8 @@ def test_unanswered_channel_open_and_exec(world, mute, want):
     d = world.daemon(cfg)
     d.wait_tunnel("t1", "up", 15)
     assert try_echo(port)
-    st = d.wait_status(lambda st: d.server("h1", st)["last_error"] == want,
-                       20, "the deadline's verdict in status")
+    d.wait_status(lambda st: d.server("h1", st)["last_error"] == want, 20,
+                  "the deadline's verdict in status")
     took = time.monotonic() - t0
     # Never the silence verdict: the link was busy all along.
     assert "nothing received from the server" not in d.log_text()

@@ -90,6 +90,8 @@ test_sshmem_cost(void **state)
 	sshmem_free(&m, a);
 	sshmem_free(&m, b);
 	assert_int_equal(m.cost, 0);
+	assert_int_equal(m.cost_peak, sshmem_block_cost(10) +
+	    sshmem_block_cost(3000));
 }
 
 /*
