@@ -598,6 +598,14 @@ bridge_step(struct bridge *b, struct sweep *sw)
 	return BRIDGE_OK;
 }
 
+/* 1 if the local side is not taking the data waiting for it. */
+int
+bridge_stalled(const struct bridge *b)
+{
+	return b->fd != -1 && !b->closing && b->to_local.len > 0 &&
+	    (b->connecting || b->wblocked);
+}
+
 /* Close this connection at the next step (its tunnel is going away). */
 void
 bridge_abort(struct bridge *b)

@@ -61,6 +61,13 @@ struct bridge	*bridge_new(struct loop *, struct loop_post *kick,
 /* Do the libssh2 side of the bridge; only from the session's service. */
 enum bridge_step bridge_step(struct bridge *, struct sweep *);
 
+/*
+ * 1 if the local side stopped taking data (its send would block, or its
+ * connect has not finished) while data waits for it: libssh2 then keeps
+ * what the server sends for this connection, up to its window.
+ */
+int		 bridge_stalled(const struct bridge *);
+
 /* Ask for a close (tunnel removed); the next steps free the channel. */
 void		 bridge_abort(struct bridge *);
 

@@ -16,6 +16,12 @@
 #define CONFIG_DEFAULT_STATE	"/var/lib/tunnels"
 #define CONFIG_DEFAULT_WEBROOT	"/var/www/letsencrypt"
 
+/* Limits against a misbehaving server (or its clients). */
+#define CONFIG_DEFAULT_SESSION_MEMORY	(64ULL << 20)
+#define CONFIG_MIN_SESSION_MEMORY	(1ULL << 20)
+#define CONFIG_DEFAULT_SERVER_CONNS	16384
+#define CONFIG_DEFAULT_TUNNEL_CONNS	4096
+
 enum config_tls {
 	CONFIG_TLS_OFF = 0,
 	CONFIG_TLS_LETSENCRYPT,
@@ -48,6 +54,9 @@ struct config_server {
 	int		 keepalive_count;	/* default 3 */
 	int64_t		 connect_timeout_ms;	/* default 10 s */
 	int		 reclaim_stale_port;	/* default 1 */
+	/* Limits; a reload applies them to the running session. */
+	uint64_t	 max_session_memory;	/* bytes libssh2 may hold */
+	int		 max_connections;	/* over all its tunnels */
 	int		 line, col;		/* of the server's key */
 };
 
@@ -58,6 +67,7 @@ struct config_tunnel {
 	struct addr		 remote;	/* default host 127.0.0.1 */
 	struct addr		 local;		/* default host 127.0.0.1 */
 	struct config_nginx	*nginx;		/* NULL when absent */
+	int			 max_connections; /* applied on reload */
 	int			 line, col;	/* of the list item */
 };
 
@@ -133,5 +143,11 @@ int		 config_nginx_equal(const struct config_nginx *,
 
 /* Parse "10s", "500ms", "1m", "2h": returns 0 or -1 with *cause. */
 int		 config_parse_duration(const char *, int64_t *ms, char **cause);
+
+/* Parse "65536", "512KiB", "64MiB", "1GiB" (K, M, G: the same, base
+ * 1024): returns 0 or -1 with *cause. */
+int		 config_parse_size(const char *, uint64_t *bytes, char **cause);
+/* Format bytes in the largest exact binary unit ("64MiB", "1500B"). */
+void		 config_format_size(uint64_t bytes, char *buf, size_t len);
 
 #endif

@@ -4,6 +4,8 @@
  * files a server names are checked in config_files.c.
  */
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +29,8 @@ enum config_server_key {
 	CONFIG_SK_KEEPALIVE_COUNT,
 	CONFIG_SK_CONNECT_TIMEOUT,
 	CONFIG_SK_RECLAIM,
+	CONFIG_SK_MAX_MEMORY,
+	CONFIG_SK_MAX_CONNS,
 	CONFIG_SK_COUNT
 };
 
@@ -53,6 +57,96 @@ config_parse_host_key(struct config_ctx *ctx, yaml_node_t *key,
 	srv->host_key = xstrdup(s);
 }
 
+/*
+ * Parse a size: digits and an optional binary unit. Decimal units (kB,
+ * MB) are refused rather than guessed: a memory limit off by 5 % is not
+ * what anybody wrote.
+ */
+int
+config_parse_size(const char *s, uint64_t *bytes, char **cause)
+{
+	static const struct {
+		const char	*unit;
+		int		 shift;
+	} units[] = {
+		{ "", 0 }, { "B", 0 }, { "K", 10 }, { "KiB", 10 },
+		{ "M", 20 }, { "MiB", 20 }, { "G", 30 }, { "GiB", 30 },
+		{ "T", 40 }, { "TiB", 40 }
+	};
+	const char	*p = s;
+	uint64_t	 v = 0;
+	size_t		 i;
+
+	*cause = NULL;
+	if (*p < '0' || *p > '9')
+		goto bad;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+			goto big;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	for (i = 0; i < ARRAY_LEN(units); i++) {
+		if (strcmp(p, units[i].unit) != 0)
+			continue;
+		if (v > (UINT64_MAX >> units[i].shift))
+			goto big;
+		*bytes = v << units[i].shift;
+		return 0;
+	}
+bad:
+	*cause = xasprintf("invalid size \"%s\": expected a number of bytes "
+	    "with an optional unit KiB, MiB or GiB, e.g. 64MiB", s);
+	return -1;
+big:
+	*cause = xasprintf("size \"%s\" is too large", s);
+	return -1;
+}
+
+/* Format a size in the largest exact binary unit. */
+void
+config_format_size(uint64_t bytes, char *buf, size_t len)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	size_t	i = 0;
+
+	while (i + 1 < ARRAY_LEN(units) && bytes != 0 && bytes % 1024 == 0) {
+		bytes /= 1024;
+		i++;
+	}
+	snprintf(buf, len, "%llu%s", (unsigned long long)bytes, units[i]);
+}
+
+/* Parse max_session_memory: a size of at least 1 MiB. */
+static void
+config_parse_max_memory(struct config_ctx *ctx, yaml_node_t *key,
+    yaml_node_t *val, void *obj)
+{
+	struct config_server	*srv = obj;
+	const char		*s = config_scalar(val);
+	char			*cause, min[32];
+	uint64_t		 v;
+
+	(void)key;
+	if (s == NULL || config_is_null(val)) {
+		config_error_at(ctx, val, "\"max_session_memory\" must be a "
+		    "size such as 64MiB");
+		return;
+	}
+	if (config_parse_size(s, &v, &cause) == -1) {
+		config_error_at(ctx, val, "%s", cause);
+		free(cause);
+		return;
+	}
+	if (v < CONFIG_MIN_SESSION_MEMORY || v > SIZE_MAX) {
+		config_format_size(CONFIG_MIN_SESSION_MEMORY, min, sizeof min);
+		config_error_at(ctx, val, "\"max_session_memory\" %s is %s: "
+		    "at least %s (a key exchange alone needs some hundred "
+		    "KiB)", s, v > SIZE_MAX ? "too large" : "too small", min);
+		return;
+	}
+	srv->max_session_memory = v;
+}
+
 #define CONFIG_SERVER_FIELD(f)	offsetof(struct config_server, f)
 static const struct config_key config_server_keys[CONFIG_SK_COUNT] = {
 	[CONFIG_SK_HOST] = { "host", CONFIG_HOST,
@@ -77,6 +171,10 @@ static const struct config_key config_server_keys[CONFIG_SK_COUNT] = {
 	    CONFIG_SERVER_FIELD(connect_timeout_ms), 0, NULL },
 	[CONFIG_SK_RECLAIM] = { "reclaim_stale_port", CONFIG_BOOL,
 	    CONFIG_SERVER_FIELD(reclaim_stale_port), 0, NULL },
+	[CONFIG_SK_MAX_MEMORY] = { "max_session_memory", CONFIG_CUSTOM, 0, 0,
+	    config_parse_max_memory },
+	[CONFIG_SK_MAX_CONNS] = { "max_connections", CONFIG_COUNT,
+	    CONFIG_SERVER_FIELD(max_connections), 0, NULL },
 };
 
 /* Parse one server (name: mapping) and append it to cfg->servers. */
@@ -99,6 +197,8 @@ config_parse_server(struct config_ctx *ctx, yaml_node_t *key,
 	srv->keepalive_count = 3;
 	srv->connect_timeout_ms = 10000;
 	srv->reclaim_stale_port = 1;
+	srv->max_session_memory = CONFIG_DEFAULT_SESSION_MEMORY;
+	srv->max_connections = CONFIG_DEFAULT_SERVER_CONNS;
 	srv->line = (int)key->start_mark.line + 1;
 	srv->col = (int)key->start_mark.column + 1;
 

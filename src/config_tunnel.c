@@ -225,6 +225,7 @@ enum config_tunnel_key {
 	CONFIG_TK_REMOTE,
 	CONFIG_TK_LOCAL,
 	CONFIG_TK_NGINX,
+	CONFIG_TK_MAX_CONNS,
 	CONFIG_TK_COUNT
 };
 
@@ -313,6 +314,8 @@ static const struct config_key config_tunnel_keys[CONFIG_TK_COUNT] = {
 	    config_parse_local },
 	[CONFIG_TK_NGINX] = { "nginx", CONFIG_CUSTOM, 0, 0,
 	    config_parse_nginx },
+	[CONFIG_TK_MAX_CONNS] = { "max_connections", CONFIG_COUNT,
+	    offsetof(struct config_tunnel, max_connections), 0, NULL },
 };
 
 /*
@@ -380,6 +383,7 @@ config_parse_tunnels(struct config_ctx *ctx, yaml_node_t *key,
 		cfg->n_tunnels++;
 		memset(t, 0, sizeof *t);
 		memset(m, 0, sizeof *m);
+		t->max_connections = CONFIG_DEFAULT_TUNNEL_CONNS;
 		t->line = (int)item->start_mark.line + 1;
 		t->col = (int)item->start_mark.column + 1;
 		m->item = item;

@@ -38,7 +38,8 @@ enum forward_pend {
 	FORWARD_PEND_NONE = 0,
 	FORWARD_PEND_LISTEN,
 	FORWARD_PEND_CANCEL,
-	FORWARD_PEND_ACCEPT
+	FORWARD_PEND_ACCEPT,
+	FORWARD_PEND_REJECT
 };
 
 struct forward {
@@ -76,6 +77,22 @@ struct forward {
 	size_t				  n, cap;
 	struct bridge			*tx_bridge;
 	struct bridge_stats		 stats;
+
+	/*
+	 * Connections over max_connections (the tunnel's, or its server's
+	 * through lim): accepted from libssh2 only to be closed at once.
+	 * libssh2_channel_free waits for the server's CLOSE, so they stay
+	 * here until it comes.
+	 */
+	struct forward_limits		*lim;
+	int				 max_conns;
+	LIBSSH2_CHANNEL			**rej;
+	size_t				  nrej, caprej;
+	LIBSSH2_CHANNEL			 *tx_rej;
+	uint64_t			  rej_seen;	/* rx_gen, all waiting */
+	uint64_t			  nrefused;
+	uint64_t			  nshed;	/* closed for memory */
+	struct log_limit		  rejlim;
 };
 
 static void	forward_resolve(struct forward *);
@@ -160,11 +177,14 @@ forward_resolve(struct forward *f)
 /* Create the forward of one tunnel; it waits for its session. */
 struct forward *
 forward_new(struct runtime *rt, const struct config_tunnel *cfg,
-    const char *server, struct loop_post *kick)
+    const char *server, struct loop_post *kick, struct forward_limits *lim)
 {
 	struct forward	*f = xcalloc(1, sizeof *f);
 
 	f->rt = rt;
+	f->lim = lim;
+	f->max_conns = cfg->max_connections;
+	f->rej_seen = UINT64_MAX;
 	f->kick = kick;
 	f->cfg = cfg;
 	f->remote = cfg->remote;
@@ -192,7 +212,11 @@ forward_free(struct forward *f)
 		return;
 	for (i = 0; i < f->n; i++)
 		bridge_free(f->v[i]);
+	f->lim->active -= f->n;
 	free(f->v);
+	/* Rejected channels still open die with their session. */
+	free(f->rej);
+	log_limit_reset(&f->rejlim);
 	resolve_cancel(f->rq);
 	loop_timer_stop(f->rt->loop, &f->retry);
 	free(f->last_error);
@@ -206,6 +230,8 @@ void
 forward_set_config(struct forward *f, const struct config_tunnel *cfg)
 {
 	f->cfg = cfg;
+	/* A changed limit applies from now on; open connections stay. */
+	f->max_conns = cfg->max_connections;
 }
 
 /* New backoff bounds: next delay uses them, a longer wait is cut. */
@@ -239,8 +265,13 @@ forward_session_down(struct forward *f, const char *cause, int failed)
 
 	for (i = 0; i < f->n; i++)
 		bridge_free(f->v[i]);
+	f->lim->active -= f->n;
 	f->n = 0;
 	f->tx_bridge = NULL;
+	/* libssh2_session_free() closes what was still being rejected. */
+	f->nrej = 0;
+	f->tx_rej = NULL;
+	f->rej_seen = UINT64_MAX;
 	f->listener = NULL;
 	f->bound_port = 0;
 	f->want_listen = 0;
@@ -431,6 +462,86 @@ forward_drop_bridge(struct forward *f, size_t i)
 		f->tx_bridge = NULL;
 	bridge_free(f->v[i]);
 	f->v[i] = f->v[--f->n];
+	f->lim->active--;
+}
+
+/*
+ * Refuse a connection over max_connections: keep its channel to be
+ * closed by forward_close_rejected(), count it, and say so (rate-limited:
+ * a flood makes one line, then a count).
+ */
+static void
+forward_reject(struct forward *f, LIBSSH2_CHANNEL *ch, int server_cap)
+{
+	if (f->nrej == f->caprej) {
+		f->caprej = f->caprej ? f->caprej * 2 : 8;
+		f->rej = xreallocarray(f->rej, f->caprej, sizeof *f->rej);
+	}
+	f->rej[f->nrej++] = ch;
+	f->rej_seen = UINT64_MAX;
+	f->nrefused++;
+	runtime_changed(f->rt);
+	if (server_cap)
+		log_limited(&f->rejlim, loop_now(f->rt->loop), "server",
+		    LOG_PRI_WARNING, f->server, f->name, "connection refused: "
+		    "the server's tunnels have %llu connections open "
+		    "(the server's max_connections)",
+		    (unsigned long long)f->lim->active);
+	else
+		log_limited(&f->rejlim, loop_now(f->rt->loop), "tunnel",
+		    LOG_PRI_WARNING, f->server, f->name, "connection refused: "
+		    "the tunnel has %zu connections open (max_connections)",
+		    f->n);
+}
+
+/*
+ * Free refused channel i: 1 if the call holds the send slot, 0 if it
+ * waits for the server's CLOSE, -1 once freed (taken off the list).
+ * noinline: the same stack depth whether retried first or reached in the
+ * sweep (see forward_run_bridge).
+ */
+static int __attribute__((noinline))
+forward_free_rejected(struct forward *f, size_t i, struct sweep *sw)
+{
+	int	rc = libssh2_channel_free(f->rej[i]);
+
+	if (rc == LIBSSH2_ERROR_EAGAIN && ssherr_slot_busy(sw->ss)) {
+		f->tx_rej = f->rej[i];
+		f->pend = FORWARD_PEND_REJECT;
+		return 1;
+	}
+	f->tx_rej = NULL;
+	f->pend = FORWARD_PEND_NONE;
+	if (rc == LIBSSH2_ERROR_EAGAIN)
+		return 0;
+	/* Any other result: libssh2 freed the channel. */
+	f->rej[i] = f->rej[--f->nrej];
+	sw->progress = 1;
+	return -1;
+}
+
+/*
+ * Close the refused channels. Each free sends CLOSE, then waits for the
+ * server's; when every one was found waiting and nothing was read since
+ * (rx_gen), there is nothing new to look at.
+ */
+static enum forward_step
+forward_close_rejected(struct forward *f, struct sweep *sw)
+{
+	size_t	i;
+	int	r;
+
+	if (f->rej_seen == *sw->rx_gen)
+		return FORWARD_STEP_OK;
+	for (i = 0; i < f->nrej;) {
+		r = forward_free_rejected(f, i, sw);
+		if (r == 1)
+			return FORWARD_STEP_BLOCKED;
+		if (r == 0)
+			i++;
+	}
+	f->rej_seen = *sw->rx_gen;
+	return FORWARD_STEP_OK;
 }
 
 /* Accept every queued connection; returns a forward_step result. */
@@ -461,6 +572,11 @@ forward_accept_all(struct forward *f, LIBSSH2_SESSION *ss, int *progress)
 		}
 		f->pend = FORWARD_PEND_NONE;
 		*progress = 1;
+		if (f->n >= (size_t)f->max_conns ||
+		    f->lim->active >= (uint64_t)f->lim->max) {
+			forward_reject(f, ch, f->n < (size_t)f->max_conns);
+			continue;
+		}
 		unix_path = f->local.kind == ADDR_UNIX ?
 		    f->local.host : NULL;
 		if (f->n == f->cap) {
@@ -469,6 +585,7 @@ forward_accept_all(struct forward *f, LIBSSH2_SESSION *ss, int *progress)
 		}
 		f->v[f->n++] = bridge_new(f->rt->loop, f->kick, &f->stats, ch,
 		    unix_path ? NULL : &f->local_res, unix_path);
+		f->lim->active++;
 	}
 }
 
@@ -518,6 +635,13 @@ forward_step(struct forward *f, struct sweep *sw,
 		if (forward_run_bridge(f, &i, sw, &ret))
 			return ret;
 		f->tx_bridge = NULL;
+	}
+	/* So does the free of a refused channel. */
+	if (f->tx_rej != NULL) {
+		for (i = 0; i < f->nrej && f->rej[i] != f->tx_rej; i++)
+			;
+		if (forward_free_rejected(f, i, sw) == 1)
+			return FORWARD_STEP_BLOCKED;
 	}
 
 	/*
@@ -589,10 +713,49 @@ forward_step(struct forward *f, struct sweep *sw,
 		if (forward_run_bridge(f, &i, sw, &ret))
 			return ret;
 
-	if (f->stopping && f->listener == NULL && f->n == 0 &&
+	/* Connections refused over the limit. */
+	if (f->pend == FORWARD_PEND_NONE && f->nrej > 0) {
+		ret = forward_close_rejected(f, sw);
+		if (ret != FORWARD_STEP_OK)
+			return ret;
+	}
+
+	if (f->stopping && f->listener == NULL && f->n == 0 && f->nrej == 0 &&
 	    f->pend == FORWARD_PEND_NONE && *listen_slot != f)
 		return FORWARD_STEP_GONE;
 	return FORWARD_STEP_OK;
+}
+
+/* The configured remote address, for messages. */
+void
+forward_remote_text(const struct forward *f, char *buf, size_t len)
+{
+	addr_format(&f->remote, buf, len);
+}
+
+/*
+ * Close every connection whose local side stopped reading (the session's
+ * libssh2 memory is running out: their queued packets are what fills it).
+ */
+size_t
+forward_shed_stalled(struct forward *f)
+{
+	size_t	i, n = 0;
+
+	for (i = 0; i < f->n; i++)
+		if (bridge_stalled(f->v[i])) {
+			bridge_abort(f->v[i]);
+			n++;
+		}
+	f->nshed += n;
+	return n;
+}
+
+/* Connections refused over max_connections. */
+uint64_t
+forward_refused_count(const struct forward *f)
+{
+	return f->nrefused;
 }
 
 /* Current state. */
@@ -654,14 +817,18 @@ forward_status_json(const struct forward *f, struct buf *b, int64_t now)
 	json_str(b, local);
 	buf_printf(b, ",\"state\":\"%s\",\"since_s\":%lld,"
 	    "\"active_connections\":%llu,\"total_connections\":%llu,"
-	    "\"bytes_in\":%llu,\"bytes_out\":%llu,\"local_errors\":%llu",
+	    "\"bytes_in\":%llu,\"bytes_out\":%llu,\"local_errors\":%llu,"
+	    "\"refused_connections\":%llu,\"max_connections\":%d,"
+	    "\"shed_connections\":%llu",
 	    forward_state_names[f->state],
 	    (long long)(now - f->since_ms) / 1000,
 	    (unsigned long long)f->stats.active,
 	    (unsigned long long)f->stats.total,
 	    (unsigned long long)f->stats.bytes_in,
 	    (unsigned long long)f->stats.bytes_out,
-	    (unsigned long long)f->stats.local_errors);
+	    (unsigned long long)f->stats.local_errors,
+	    (unsigned long long)f->nrefused, f->max_conns,
+	    (unsigned long long)f->nshed);
 	if (f->state == FORWARD_WAITING) {
 		buf_printf(b, ",\"waiting_reason\":\"%s\"",
 		    forward_wait_names[f->wait]);

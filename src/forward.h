@@ -44,8 +44,18 @@ enum forward_step {
 	FORWARD_STEP_GONE	/* stopped and fully closed: free it */
 };
 
+/*
+ * The connections of one server, counted over all its forwards against
+ * the server's max_connections (owned by the session).
+ */
+struct forward_limits {
+	uint64_t	active;		/* bridges of every forward */
+	int		max;
+};
+
 struct forward	*forward_new(struct runtime *, const struct config_tunnel *,
-		    const char *server, struct loop_post *kick);
+		    const char *server, struct loop_post *kick,
+		    struct forward_limits *);
 void		 forward_free(struct forward *);
 
 /* Point at an equal spec from a new config (reload kept this tunnel). */
@@ -77,6 +87,12 @@ void		 forward_wait_detail(struct forward *, enum forward_wait,
 int		 forward_is_waiting(const struct forward *, enum forward_wait);
 /* 1 if the server ever granted this listener (in this run). */
 int		 forward_ever_up(const struct forward *);
+/* The remote address as configured ("127.0.0.1:4001"), for messages. */
+void		 forward_remote_text(const struct forward *, char *, size_t);
+/* Close the connections whose local side stopped reading; how many. */
+size_t		 forward_shed_stalled(struct forward *);
+/* Connections refused over max_connections since the start. */
+uint64_t	 forward_refused_count(const struct forward *);
 
 /*
  * The libssh2 work of this forward; only from the session's service.

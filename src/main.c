@@ -287,16 +287,20 @@ print_status_table(const struct json *doc)
 	const struct json	*tunnels = json_get(doc, "tunnels");
 	const struct json	*o;
 	char			 since[16], in[16], out[16], conns[48];
+	char			 mem[16];
 	size_t			 i;
 	int			 all_up = 1;
 
-	printf("%-16s %-10s %-24s %-6s %s\n", "SERVER", "STATE", "ADDRESS",
-	    "SINCE", "LAST ERROR");
+	printf("%-16s %-10s %-24s %-6s %-7s %s\n", "SERVER", "STATE",
+	    "ADDRESS", "SINCE", "MEMORY", "LAST ERROR");
 	for (i = 0; servers != NULL && i < servers->nkids; i++) {
 		o = &servers->kids[i];
 		fmt_secs(json_get_num(o, "since_s", 0), since, sizeof since);
-		printf("%-16s %-10s %-24s %-6s %s\n", str_or_dash(o, "name"),
-		    str_or_dash(o, "state"), str_or_dash(o, "address"), since,
+		/* What libssh2 holds for the server (max_session_memory). */
+		fmt_bytes(json_get_num(o, "memory_bytes", 0), mem, sizeof mem);
+		printf("%-16s %-10s %-24s %-6s %-7s %s\n",
+		    str_or_dash(o, "name"), str_or_dash(o, "state"),
+		    str_or_dash(o, "address"), since, mem,
 		    str_or_dash(o, "last_error"));
 	}
 	printf("\n%-16s %-12s %-22s %-26s %-10s %-6s %-10s %-7s %-7s %s\n",

@@ -556,6 +556,19 @@ reclaim_busy(const struct reclaim *r)
 	    r->kill_wanted;
 }
 
+/* The server's reply the running job waits for, if any. */
+const char *
+reclaim_awaiting(const struct reclaim *r)
+{
+	if (r->job == RECLAIM_JOB_NONE || r->ch == NULL)
+		return NULL;
+	if (r->phase == RECLAIM_PHASE_EXEC)
+		return "exec";
+	if (r->phase == RECLAIM_PHASE_CLOSE)
+		return "close";
+	return NULL;
+}
+
 /* 1 while a kill is queued or running. */
 int
 reclaim_killing(const struct reclaim *r)

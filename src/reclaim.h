@@ -84,6 +84,14 @@ void		 reclaim_session_down(struct reclaim *);
 int		 reclaim_start_kill(struct reclaim *);
 /* 1 while a job (learn or kill) is queued or running. */
 int		 reclaim_busy(const struct reclaim *);
+/*
+ * The reply the job waits for from the server, for the session's request
+ * deadline: "exec" (the answer to the exec request), "close" (the
+ * channel's CLOSE), or NULL (nothing, or only the command's own run time,
+ * which the job's timeout covers). The channel open is the session's to
+ * watch (open_slot).
+ */
+const char	*reclaim_awaiting(const struct reclaim *);
 /* 1 while a kill is queued or running. */
 int		 reclaim_killing(const struct reclaim *);
 /* ms since the last successful kill, or -1. */

@@ -58,6 +58,13 @@
 
 /* Upper bound on the libssh2_session_free() retries after shutdown(). */
 #define SESSION_FREE_TRIES	64
+/*
+ * Past this fraction of max_session_memory, connections whose local side
+ * stopped reading are closed: at one byte per packet, the 2 MiB window of
+ * a single such connection is some 400 MB of libssh2 packets, which the
+ * cap would otherwise answer by dropping the whole session.
+ */
+#define SESSION_SHED_DIV	2
 /* After ending a stale session, re-requests are retried quickly this long. */
 #define SESSION_QUICK_RETRY_MS	3000
 
@@ -81,6 +88,7 @@ struct session {
 	int				 settled;	/* an attempt failed */
 	struct backoff			 bo;
 	struct log_limit		 loglim;
+	struct log_limit		 shedlim;	/* session_shed */
 
 	struct loop_timer		 timer;	/* deadline or retry */
 	struct loop_timer		 alive;	/* liveness checks */
@@ -108,6 +116,15 @@ struct session {
 	size_t				  nfw, capfw;
 	struct forward			 *tx_fwd;
 	struct forward			 *listen_slot;
+	struct forward_limits		  conns;	/* max_connections */
+	size_t				  mem_peak;	/* of connections gone */
+
+	/* Requests in flight and since when (the request deadline). */
+	struct session_wait {
+		const void		 *what;		/* NULL: none */
+		int64_t			  since_ms;
+	}				  wait_listen, wait_open, wait_probe,
+					  wait_reclaim;
 
 	struct probe			  probe;
 	int				  tx_probe;
@@ -220,6 +237,109 @@ session_on_timer(void *arg)
 	default:
 		break;
 	}
+}
+
+/*
+ * How long the server may take to answer one request of ours: as long as
+ * a connection may take to set up, or as long as silence may last before
+ * the link counts as dead, whichever is longer.
+ */
+static int64_t
+session_request_deadline_ms(const struct session *s)
+{
+	int64_t	ka = s->cfg->keepalive_ms, dead;
+
+	dead = ka > INT64_MAX / s->cfg->keepalive_count ? INT64_MAX :
+	    ka * s->cfg->keepalive_count;
+	return MAX(s->cfg->connect_timeout_ms, dead);
+}
+
+/* Note what one kind of request waits for now (NULL: nothing). */
+static void
+session_wait_note(struct session *s, struct session_wait *w, const void *what)
+{
+	if (w->what == what)
+		return;
+	w->what = what;
+	w->since_ms = loop_now(s->rt->loop);
+}
+
+/*
+ * libssh2 holds more than half of max_session_memory: close the
+ * connections whose local app stopped reading, since what the server
+ * sends them is kept in libssh2 until it is read. Once their CLOSE is
+ * answered, libssh2 frees what it kept; the session and every other
+ * connection stay. (A server that keeps sending regardless meets the cap.)
+ */
+static void
+session_shed(struct session *s)
+{
+	size_t	i, n = 0;
+
+	if (s->mem.cap == 0 || s->mem.cost <= s->mem.cap / SESSION_SHED_DIV)
+		return;
+	for (i = 0; i < s->nfw; i++)
+		n += forward_shed_stalled(s->fw[i]);
+	if (n == 0)
+		return;
+	log_limited(&s->shedlim, loop_now(s->rt->loop), "shed",
+	    LOG_PRI_WARNING, s->name, NULL, "closing %zu connection(s) whose "
+	    "local side stopped reading: libssh2 holds %zu MiB for this "
+	    "server, more than half of max_session_memory", n,
+	    s->mem.cost >> 20);
+	runtime_changed(s->rt);
+}
+
+/* Record the requests in flight after a round of the service. */
+static void
+session_wait_update(struct session *s)
+{
+	session_wait_note(s, &s->wait_listen, s->listen_slot);
+	session_wait_note(s, &s->wait_open, s->open_slot);
+	session_wait_note(s, &s->wait_probe, s->probe.ch);
+	session_wait_note(s, &s->wait_reclaim, reclaim_awaiting(s->reclaim));
+}
+
+/* 1 if the request w stands for is in flight past the deadline. */
+static int
+session_wait_overdue(const struct session *s, const struct session_wait *w)
+{
+	return w->what != NULL && loop_now(s->rt->loop) - w->since_ms >
+	    session_request_deadline_ms(s);
+}
+
+/*
+ * A request the server has not answered in time: why the session is
+ * dead (malloc'd), or NULL. Packets of other kinds may still flow, so
+ * the link's silence alone would never tell; and while one tcpip-forward
+ * or channel open is in flight no other can be sent (docs/libssh2.md
+ * rule 4), so waiting longer would stall every tunnel of the server.
+ */
+static char *
+session_overdue(const struct session *s)
+{
+	char		 remote[ADDR_TEXT_MAX];
+	long long	 secs = (long long)session_request_deadline_ms(s) / 1000;
+
+	if (session_wait_overdue(s, &s->wait_listen)) {
+		forward_remote_text(s->wait_listen.what, remote, sizeof remote);
+		return xasprintf("the server did not answer our tcpip-forward "
+		    "for %s within %llds", remote, secs);
+	}
+	if (session_wait_overdue(s, &s->wait_open))
+		return xasprintf("the server did not answer our %s within "
+		    "%llds", s->wait_open.what == &s->probe ? "liveness probe "
+		    "(a channel open)" : "channel open for a command "
+		    "(stale-session reclaim)", secs);
+	if (session_wait_overdue(s, &s->wait_probe))
+		return xasprintf("the server did not close the channel of our "
+		    "liveness probe within %llds", secs);
+	if (session_wait_overdue(s, &s->wait_reclaim))
+		return xasprintf("the server did not %s within %llds",
+		    strcmp(s->wait_reclaim.what, "exec") == 0 ? "answer our "
+		    "exec request (stale-session reclaim)" : "close the channel "
+		    "of our command (stale-session reclaim)", secs);
+	return NULL;
 }
 
 /* Liveness timer: probe after keepalive of silence, dead after count. */
@@ -347,6 +467,7 @@ session_new(struct runtime *rt, const struct config_server *cfg)
 	loop_post_init(&s->post, session_service, s);
 	loop_io_init(&s->io, session_on_io, s);
 	s->reclaim = reclaim_new(cfg, rt->state_dir, rt->state_name);
+	s->conns.max = cfg->max_connections;
 	return s;
 }
 
@@ -395,12 +516,19 @@ session_teardown(struct session *s)
 		loop_io_del(s->rt->loop, &s->io);
 		shutdown(s->link.fd, SHUT_RDWR);
 	}
+	memset(&s->wait_listen, 0, sizeof s->wait_listen);
+	memset(&s->wait_open, 0, sizeof s->wait_open);
+	memset(&s->wait_probe, 0, sizeof s->wait_probe);
+	memset(&s->wait_reclaim, 0, sizeof s->wait_reclaim);
 	if (s->ss != NULL) {
+		/* Freeing must not fail for the cap it is freeing. */
+		sshmem_set_cap(&s->mem, 0);
 		for (i = 0; i < SESSION_FREE_TRIES; i++)
 			if (libssh2_session_free(s->ss) != LIBSSH2_ERROR_EAGAIN)
 				break;
 		s->ss = NULL;
 		/* Whatever libssh2 did not free itself goes now. */
+		s->mem_peak = MAX(s->mem_peak, s->mem.cost_peak);
 		leaked = s->mem.blocks;
 		(void)sshmem_release(&s->mem);
 		if (leaked > 0)
@@ -435,14 +563,41 @@ session_drop(struct session *s, const char *cause, int failed)
 	}
 }
 
+/*
+ * libssh2 wanted more memory than max_session_memory: the reason, with
+ * what the session held (before the teardown frees it).
+ */
+static char *
+session_memory_cause(const struct session *s)
+{
+	char	cap[32];
+
+	config_format_size(s->mem.cap, cap, sizeof cap);
+	return xasprintf("the server made libssh2 hold more than %s "
+	    "(max_session_memory; %zu bytes in %zu blocks when %zu more were "
+	    "asked for: a flood of packets it keeps, such as unknown message "
+	    "types, or of data for connections whose local side is not "
+	    "reading): dropped", cap, s->mem.cost, s->mem.blocks,
+	    s->mem.refused);
+}
+
 /* A connection attempt or the session failed: schedule the retry. */
 static void
 session_fail(struct session *s, enum session_fail kind, const char *cause)
 {
 	int64_t	 delay;
-	char	*msg;
+	char	*msg, *memcause = NULL;
 
-	if (s->state == SESSION_UP &&
+	/*
+	 * Whatever libssh2 made of a refused allocation (a lost connection,
+	 * "channel not found"), the cause is the memory: say so, and back
+	 * off as after any costly failure (no quick retry, and no reset for
+	 * a session that stayed up: the server will do it again).
+	 */
+	if (s->mem.over) {
+		cause = memcause = session_memory_cause(s);
+		kind = SESSION_FAIL_COSTLY;
+	} else if (s->state == SESSION_UP &&
 	    loop_now(s->rt->loop) - s->up_at_ms >= BACKOFF_STABLE_MS)
 		backoff_reset(&s->bo);
 	switch (kind) {
@@ -466,6 +621,7 @@ session_fail(struct session *s, enum session_fail kind, const char *cause)
 	session_set_state(s, kind == SESSION_FAIL_PERMANENT ? SESSION_FAILED :
 	    SESSION_BACKOFF, cause, msg);
 	free(msg);
+	free(memcause);
 	loop_timer_in(s->rt->loop, &s->timer, delay);
 }
 
@@ -559,6 +715,7 @@ session_begin_ssh(struct session *s)
 	char	*cause = NULL;
 
 	link_sockopts(&s->link, s->cfg->keepalive_ms, s->cfg->keepalive_count);
+	sshmem_set_cap(&s->mem, (size_t)s->cfg->max_session_memory);
 	s->ss = libssh2_session_init_ex(session_mem_alloc, session_mem_free,
 	    session_mem_realloc, s);
 	if (s->ss == NULL) {
@@ -567,6 +724,13 @@ session_begin_ssh(struct session *s)
 		return;
 	}
 	libssh2_session_set_blocking(s->ss, 0);
+	/*
+	 * libssh2's own limit on a reply (tcpip-forward, channel open, exec;
+	 * docs/libssh2.md rule 5) only backs up the session's request
+	 * deadline, which says which request was not answered.
+	 */
+	libssh2_session_set_read_timeout(s->ss,
+	    (long)MIN(session_request_deadline_ms(s) / 1000 + 5, 86400 * 7));
 	libssh2_session_callback_set2(s->ss, LIBSSH2_CALLBACK_RECV,
 	    (libssh2_cb_generic *)session_recv);
 	libssh2_session_callback_set2(s->ss, LIBSSH2_CALLBACK_SEND,
@@ -909,6 +1073,11 @@ session_run(struct session *s, uint32_t events)
 		free(cause);
 		return;
 	}
+	if ((cause = session_overdue(s)) != NULL) {
+		session_fail(s, SESSION_FAIL_COSTLY, cause);
+		free(cause);
+		return;
+	}
 	/* 1. Whoever holds the send slot repeats its call, nothing else. */
 	if (s->tx_fwd != NULL) {
 		r = forward_step(s->tx_fwd, &sw, &s->listen_slot);
@@ -1081,6 +1250,18 @@ session_service(void *arg)
 		ev = 0;
 	} while (s->state != before && s->state != SESSION_UP &&
 	    s->state != SESSION_BACKOFF && s->state != SESSION_FAILED);
+	/*
+	 * libssh2 was refused memory (max_session_memory). It may have
+	 * reported that as something else, or not at all (a channel read
+	 * that failed closes only its connection): the session goes now.
+	 */
+	if (s->ss != NULL && s->mem.over)
+		session_fail(s, s->state == SESSION_UP ? SESSION_FAIL_LOST :
+		    SESSION_FAIL_COSTLY, "out of memory");
+	if (s->state == SESSION_UP) {
+		session_shed(s);
+		session_wait_update(s);
+	}
 	/* One write for everything libssh2 produced this round. */
 	if (s->link.fd != -1 && s->link.out.len > 0 &&
 	    link_flush(&s->link) == -1) {
@@ -1124,6 +1305,7 @@ session_free(struct session *s)
 	reclaim_free(s->reclaim);
 	link_clear(&s->link);
 	log_limit_reset(&s->loglim);
+	log_limit_reset(&s->shedlim);
 	free(s->disconnect_msg);
 	free(s->last_error);
 	free(s->name);
@@ -1136,6 +1318,14 @@ session_set_config(struct session *s, const struct config_server *cfg)
 {
 	s->cfg = cfg;
 	reclaim_set_config(s->reclaim, cfg);
+	/*
+	 * Limits are not part of the server's identity: a reload applies
+	 * them to the running session (a lower memory cap than what libssh2
+	 * holds now drops it at its next allocation).
+	 */
+	s->conns.max = cfg->max_connections;
+	if (s->ss != NULL)
+		sshmem_set_cap(&s->mem, (size_t)cfg->max_session_memory);
 }
 
 /*
@@ -1166,7 +1356,7 @@ session_add_tunnel(struct session *s, const struct config_tunnel *t)
 {
 	struct forward	*f;
 
-	f = forward_new(s->rt, t, s->name, &s->post);
+	f = forward_new(s->rt, t, s->name, &s->post, &s->conns);
 	if (s->nfw == s->capfw) {
 		s->capfw = s->capfw ? s->capfw * 2 : 4;
 		s->fw = xreallocarray(s->fw, s->capfw, sizeof *s->fw);
@@ -1273,6 +1463,13 @@ session_status_json(const struct session *s, struct buf *b, int64_t now)
 	    (long long)(now - s->since_ms) / 1000, s->connects);
 	/* Bytes written by libssh2 that the network has not taken yet. */
 	buf_printf(b, ",\"send_queue_bytes\":%zu", s->link.out.len);
+	/* What libssh2 holds on the heap for this server, and its limit. */
+	buf_printf(b, ",\"memory_bytes\":%zu,\"memory_peak_bytes\":%zu,"
+	    "\"max_session_memory\":%llu", s->mem.cost,
+	    MAX(s->mem_peak, s->mem.cost_peak),
+	    (unsigned long long)s->cfg->max_session_memory);
+	buf_printf(b, ",\"active_connections\":%llu,\"max_connections\":%d",
+	    (unsigned long long)s->conns.active, s->conns.max);
 	if (reclaim_server_pid(s->reclaim) != 0)
 		buf_printf(b, ",\"server_pid\":%ld",
 		    reclaim_server_pid(s->reclaim));

@@ -256,8 +256,9 @@ def run(ctx):
         stop_tree(p)
 
     rport = alloc_port()
-    d = start_tunnels(w, sshd, [one_tunnel(rport, echo.local)],
-                      name="tun-10k")
+    # More connections than a tunnel's default max_connections (4096).
+    t = dict(one_tunnel(rport, echo.local), max_connections=ctx.conns + 16)
+    d = start_tunnels(w, sshd, [t], name="tun-10k")
     d.wait_tunnel("t1", "up", 10)
     try:
         tun = measure(ctx, d.pid, rport, "tunnels")

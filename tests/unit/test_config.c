@@ -1431,6 +1431,123 @@ test_config_control_path(void **state)
 	free(got);
 }
 
+/* Sizes: bytes, binary units, junk, decimal units, overflow. */
+static void
+test_config_size(void **state)
+{
+	static const struct {
+		const char	*text;
+		uint64_t	 bytes;
+		const char	*err;
+	} cases[] = {
+		{ "65536", 65536, NULL },
+		{ "0", 0, NULL },
+		{ "100B", 100, NULL },
+		{ "512KiB", 512 << 10, NULL },
+		{ "512K", 512 << 10, NULL },
+		{ "64MiB", 64 << 20, NULL },
+		{ "64M", 64 << 20, NULL },
+		{ "1GiB", 1 << 30, NULL },
+		{ "2G", UINT64_C(2) << 30, NULL },
+		{ "3TiB", UINT64_C(3) << 40, NULL },
+		{ "18446744073709551615", UINT64_MAX, NULL },
+		{ "64MB", 0, "invalid size \"64MB\": expected a number of bytes "
+		    "with an optional unit KiB, MiB or GiB, e.g. 64MiB" },
+		{ "64 MiB", 0, "invalid size \"64 MiB\": expected a number of "
+		    "bytes with an optional unit KiB, MiB or GiB, e.g. 64MiB" },
+		{ "", 0, "invalid size \"\": expected a number of bytes with "
+		    "an optional unit KiB, MiB or GiB, e.g. 64MiB" },
+		{ "-1MiB", 0, "invalid size \"-1MiB\": expected a number of "
+		    "bytes with an optional unit KiB, MiB or GiB, e.g. 64MiB" },
+		{ "1.5GiB", 0, "invalid size \"1.5GiB\": expected a number of "
+		    "bytes with an optional unit KiB, MiB or GiB, e.g. 64MiB" },
+		{ "18446744073709551616", 0,
+		    "size \"18446744073709551616\" is too large" },
+		{ "16777216TiB", 0, "size \"16777216TiB\" is too large" },
+	};
+	uint64_t	 v;
+	char		*cause, buf[32];
+	size_t		 i;
+
+	(void)state;
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		cause = NULL;
+		if (cases[i].err == NULL) {
+			assert_int_equal(config_parse_size(cases[i].text, &v,
+			    &cause), 0);
+			assert_null(cause);
+			assert_true(v == cases[i].bytes);
+		} else {
+			assert_int_equal(config_parse_size(cases[i].text, &v,
+			    &cause), -1);
+			assert_string_equal(cause, cases[i].err);
+			free(cause);
+		}
+	}
+	config_format_size(64 << 20, buf, sizeof buf);
+	assert_string_equal(buf, "64MiB");
+	config_format_size((64 << 20) + 1, buf, sizeof buf);
+	assert_string_equal(buf, "67108865B");
+	config_format_size(1536, buf, sizeof buf);
+	assert_string_equal(buf, "1536B");
+	config_format_size(0, buf, sizeof buf);
+	assert_string_equal(buf, "0B");
+}
+
+/*
+ * The limits against a misbehaving server: defaults, values, errors,
+ * and a change of them is not a different server or tunnel (a reload
+ * applies it without reconnecting).
+ */
+static void
+test_config_limits(void **state)
+{
+	struct config	*a, *b;
+	static const char bad[] = BASE
+	    "    max_session_memory: 512KiB\n"
+	    "    max_connections: 0\n"
+	    "tunnels:\n  - name: blog\n    remote: 4001\n    local: 1313\n"
+	    "    max_connections: lots\n"
+	    "  - name: git\n    remote: 4002\n    local: 22\n"
+	    "    max_connections: -3\n";
+	static const char bad_size[] = BASE
+	    "    max_session_memory: 64MB\n";
+	char		*out;
+
+	(void)state;
+	a = config_test_good("/t.yaml", BASE BLOG);
+	assert_true(a->servers[0].max_session_memory == 64 << 20);
+	assert_int_equal(a->servers[0].max_connections, 16384);
+	assert_int_equal(a->tunnels[0].max_connections, 4096);
+	b = config_test_good("/t.yaml", BASE
+	    "    max_session_memory: 8MiB\n"
+	    "    max_connections: 100\n" BLOG
+	    "    max_connections: 10\n");
+	assert_true(b->servers[0].max_session_memory == 8 << 20);
+	assert_int_equal(b->servers[0].max_connections, 100);
+	assert_int_equal(b->tunnels[0].max_connections, 10);
+	assert_true(config_server_equal(&a->servers[0], &b->servers[0]));
+	assert_true(config_tunnel_equal(&a->tunnels[0], &b->tunnels[0]));
+	config_free(a);
+	config_free(b);
+
+	out = config_test_errors(bad, &a);
+	assert_null(a);
+	assert_string_equal(out,
+	    "t.yaml:7:25: \"max_session_memory\" 512KiB is too small: at "
+	    "least 1MiB (a key exchange alone needs some hundred KiB)\n"
+	    "t.yaml:8:22: \"max_connections\" must be at least 1\n"
+	    "t.yaml:13:22: \"max_connections\" must be an integer\n"
+	    "t.yaml:17:22: \"max_connections\" must be at least 1\n");
+	free(out);
+	out = config_test_errors(bad_size, &a);
+	assert_null(a);
+	assert_string_equal(out, "t.yaml:7:25: invalid size \"64MB\": "
+	    "expected a number of bytes with an optional unit KiB, MiB or "
+	    "GiB, e.g. 64MiB\n");
+	free(out);
+}
+
 int
 main(void)
 {
@@ -1442,6 +1559,8 @@ main(void)
 		cmocka_unit_test(test_config_good_variants),
 		cmocka_unit_test(test_config_example),
 		cmocka_unit_test(test_config_duration),
+		cmocka_unit_test(test_config_size),
+		cmocka_unit_test(test_config_limits),
 		cmocka_unit_test(test_config_equal),
 		cmocka_unit_test(test_config_equal_nginx),
 		cmocka_unit_test(test_config_control_path),

@@ -67,12 +67,88 @@ test_sshmem_release(void **state)
 	assert_int_equal(sshmem_release(&m), 0);
 }
 
+/* The cost counts header and chunk overhead, and follows every block. */
+static void
+test_sshmem_cost(void **state)
+{
+	struct sshmem	m;
+	void		*a, *b;
+
+	(void)state;
+	assert_int_equal(sshmem_block_cost(0) % 16, 0);
+	assert_true(sshmem_block_cost(1) >= 1 + sizeof(void *) * 3);
+	assert_true(sshmem_block_cost(1000) >= 1000);
+	assert_true(sshmem_block_cost(1000) < 1000 + 64);
+	assert_int_equal(sshmem_block_cost((size_t)-1), (size_t)-1);
+	sshmem_init(&m);
+	a = sshmem_alloc(&m, 10);
+	b = sshmem_alloc(&m, 3000);
+	assert_int_equal(m.cost, sshmem_block_cost(10) +
+	    sshmem_block_cost(3000));
+	b = sshmem_realloc(&m, b, 20);
+	assert_int_equal(m.cost, sshmem_block_cost(10) + sshmem_block_cost(20));
+	sshmem_free(&m, a);
+	sshmem_free(&m, b);
+	assert_int_equal(m.cost, 0);
+	assert_int_equal(m.cost_peak, sshmem_block_cost(10) +
+	    sshmem_block_cost(3000));
+}
+
+/*
+ * Past the cap an allocation or a growing realloc fails and is recorded;
+ * frees and shrinking reallocs still work; release keeps the cap and
+ * forgets the refusal.
+ */
+static void
+test_sshmem_cap(void **state)
+{
+	struct sshmem	m;
+	void		*v[64], *p;
+	size_t		 n = 0, cap = 100 * sshmem_block_cost(100);
+
+	(void)state;
+	sshmem_init(&m);
+	sshmem_set_cap(&m, cap);
+	while (n < 64 && (v[n] = sshmem_alloc(&m, 1000)) != NULL)
+		n++;
+	assert_true(n > 0 && n < 64);
+	assert_true(m.cost <= cap);
+	assert_true(m.cost + sshmem_block_cost(1000) > cap);
+	assert_int_equal(m.over, 1);
+	assert_int_equal(m.refused, 1000);
+	/* A later refusal does not overwrite the first one. */
+	assert_null(sshmem_alloc(&m, 5000));
+	assert_int_equal(m.refused, 1000);
+	/* Growing a block is refused, shrinking one goes. */
+	assert_null(sshmem_realloc(&m, v[0], 20000));
+	p = sshmem_realloc(&m, v[0], 10);
+	assert_non_null(p);
+	v[0] = p;
+	/* Room again after a free. */
+	sshmem_free(&m, v[--n]);
+	assert_non_null(v[n] = sshmem_alloc(&m, 900));
+	n++;
+	/* A huge request is refused without overflowing the sum. */
+	assert_null(sshmem_alloc(&m, (size_t)-1 / 2));
+	assert_true(m.cost <= cap);
+	assert_int_equal(sshmem_release(&m), n);
+	assert_int_equal(m.cap, cap);
+	assert_int_equal(m.over, 0);
+	assert_int_equal(m.cost, 0);
+	/* No cap: anything malloc gives. */
+	sshmem_set_cap(&m, 0);
+	assert_non_null(p = sshmem_alloc(&m, 1 << 20));
+	sshmem_free(&m, p);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sshmem_accounting),
 		cmocka_unit_test(test_sshmem_release),
+		cmocka_unit_test(test_sshmem_cost),
+		cmocka_unit_test(test_sshmem_cap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
