@@ -209,3 +209,45 @@ def test_refused_target_logged_once(world, sshd):
         assert harness.recv_exact(a, 1, 5.0) == b"x"
     finally:
         c.close()
+
+
+def test_reconnect_while_out_of_fds(world):
+    # One server's connections hold every fd when the other server's link
+    # drops: its reconnects fail for lack of fds (socket() EMFILE), slowly
+    # and without spinning, and it comes back once fds are free again.
+    prlimit = require_tool("prlimit")
+    a, b = world.sshd("sshd_a"), world.sshd("sshd_b")
+    echo = world.app(apps.EchoServer())
+    ra, rb = harness.alloc_port(), harness.alloc_port()
+    cfg, _ = world.write_config(
+        {"a": world.server_cfg(a), "b": world.server_cfg(b)},
+        [{"name": "ta", "server": "a", "remote": ra, "local": echo.local},
+         {"name": "tb", "server": "b", "remote": rb, "local": echo.local}])
+    d = world.daemon(cfg, wrapper=[prlimit, "--nofile=%d:%d" % (NOFILE,
+                                                                NOFILE)])
+    d.wait_all_up(15)
+    held, closed = burst(ra, BURST)
+    try:
+        assert closed > 0 and held, (len(held), closed)
+        lines_before = len(d.log_text().splitlines())
+        b.kill_sessions()
+        cpu0 = cpu_seconds(d.pid)
+        observe(WINDOW_S, lambda: d.running())
+        cpu = cpu_seconds(d.pid) - cpu0
+        assert cpu < CPU_MAX_S, "%.2fs of CPU in %.0fs" % (cpu, WINDOW_S)
+        new = d.log_text().splitlines()[lines_before:]
+        assert any("Too many open files" in l for l in new), "\n".join(new)
+        # A file it could not open for lack of fds (known_hosts, the
+        # identity) is not a permanent error: no "failed", no retry only
+        # at the backoff cap.
+        assert not [l for l in new if "-> failed" in l], "\n".join(new)
+        assert len(new) <= 12, "%d log lines:\n%s" % (len(new),
+                                                      "\n".join(new))
+        assert tcp_listening(ra), "server a's tunnel went down"
+    finally:
+        for s in held:
+            s.close()
+    d.wait_tunnel("tb", "up", 15)
+    assert harness.echo_ok(rb) and harness.echo_ok(ra)
+    print("reconnect out of fds: %.3fs CPU in %.0fs, %d log lines" % (
+        cpu, WINDOW_S, len(new)))
