@@ -13,6 +13,9 @@
 #include "kexinit.h"
 #include "util.h"
 
+/* Longest server list quoted in a message (a KEXINIT may hold 35 kB). */
+#define ALGOS_SHOW_MAX	400
+
 struct algos_list {
 	const char	*what;		/* for messages */
 	const char	*offer;
@@ -160,7 +163,8 @@ algos_real_names(const char *list)
 		if (*list == ',')
 			list++;
 	}
-	s = xstrdup(b.len ? buf_cstr(&b) : "nothing");
+	s = b.len ? str_sanitize(buf_data(&b), b.len, ALGOS_SHOW_MAX) :
+	    xstrdup("nothing");
 	buf_clear(&b);
 	return s;
 }

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -160,14 +161,65 @@ bridge_local_fail(struct bridge *b, const char *what, int err)
 	loop_post(b->loop, b->kick);
 }
 
-/* Start a non-blocking connect to the next candidate address. */
+/*
+ * The local connect failed for good (every address tried): count it, log
+ * it rate-limited by cause, and close the forwarded connection. Out of
+ * file descriptors, every connection of a burst fails the same way; the
+ * channel is closed at once, so the server's client sees the end at once
+ * and nothing is retried in a loop.
+ */
+static void
+bridge_connect_failed(struct bridge *b, int err)
+{
+	struct bridge_stats	*st = b->stats;
+	struct log_limit	*lim = &st->lim_target;
+	const char		*hint = "";
+	char			 key[64];
+
+	st->local_errors++;
+	switch (err) {
+	case EMFILE:
+		hint = " (this process's file descriptor limit: LimitNOFILE= "
+		    "under systemd, ulimit -n otherwise)";
+		lim = &st->lim_res;
+		break;
+	case ENFILE:
+		hint = " (the system-wide limit on open files: fs.file-max)";
+		lim = &st->lim_res;
+		break;
+	case ENOBUFS:
+	case ENOMEM:
+		lim = &st->lim_res;
+		break;
+	}
+	snprintf(key, sizeof key, "local connect: %d", err);
+	log_limited(lim, loop_now(b->loop), key, LOG_PRI_WARNING, st->server,
+	    st->tunnel, "local connect failed: %s%s; closing the forwarded "
+	    "connection (%llu local errors so far)", strerror(err), hint,
+	    (unsigned long long)st->local_errors);
+	b->closing = 1;
+	loop_post(b->loop, b->kick);
+}
+
+/* Release the rate limits of a forward's stats. */
+void
+bridge_stats_clear(struct bridge_stats *st)
+{
+	log_limit_reset(&st->lim_res);
+	log_limit_reset(&st->lim_target);
+}
+
+/*
+ * Start a non-blocking connect to the next candidate address; -1 with
+ * errno when none is left (err: the error to report if none was tried).
+ */
 static int
-bridge_connect_next(struct bridge *b)
+bridge_connect_next(struct bridge *b, int err)
 {
 	struct sockaddr_un	 sun;
 	const struct sockaddr	*sa;
 	socklen_t		 salen;
-	int			 fd, family, err = ECONNREFUSED;
+	int			 fd, family;
 
 	for (;;) {
 		if (b->unix_path != NULL) {
@@ -233,13 +285,9 @@ bridge_new(struct loop *l, struct loop_post *kick, struct bridge_stats *st,
 		b->unix_path = xstrdup(unix_path);
 	st->active++;
 	st->total++;
-	if (bridge_connect_next(b) == -1) {
-		/* Refused at once (unix socket missing, no fds): close it. */
-		st->local_errors++;
-		log_info(st->server, st->tunnel, "local connect failed: %s; "
-		    "closing the forwarded connection", strerror(errno));
-		b->closing = 1;
-	}
+	/* Refused at once (unix socket missing, no fds): close it. */
+	if (bridge_connect_next(b, ECONNREFUSED) == -1)
+		bridge_connect_failed(b, errno);
 	return b;
 }
 
@@ -362,14 +410,9 @@ bridge_connected(struct bridge *b)
 		err = errno;
 	if (err != 0) {
 		bridge_close_fd(b);
-		if (bridge_connect_next(b) == 0)
+		if (bridge_connect_next(b, err) == 0)
 			return;
-		b->stats->local_errors++;
-		log_info(b->stats->server, b->stats->tunnel, "local connect "
-		    "failed: %s; closing the forwarded connection",
-		    strerror(err));
-		b->closing = 1;
-		loop_post(b->loop, b->kick);
+		bridge_connect_failed(b, errno);
 		return;
 	}
 	b->connecting = 0;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <libssh2.h>
 
+#include "log.h"
 #include "resolve.h"
 
 struct loop;
@@ -23,7 +24,17 @@ struct bridge_stats {
 	uint64_t	bytes_in;	/* remote client -> local target */
 	uint64_t	bytes_out;	/* local target -> remote client */
 	uint64_t	local_errors;	/* local connect refused/failed */
+	/*
+	 * Local connect failures are logged once per cause and window (a
+	 * burst of connections must not write a line each): one limit for
+	 * our own lack of resources (no fds), one for the target's answer.
+	 */
+	struct log_limit lim_res;
+	struct log_limit lim_target;
 };
+
+/* Release what the stats hold (their forward is going away). */
+void		 bridge_stats_clear(struct bridge_stats *);
 
 struct link;
 

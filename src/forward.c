@@ -217,6 +217,7 @@ forward_free(struct forward *f)
 	/* Rejected channels still open die with their session. */
 	free(f->rej);
 	log_limit_reset(&f->rejlim);
+	bridge_stats_clear(&f->stats);
 	resolve_cancel(f->rq);
 	loop_timer_stop(f->rt->loop, &f->retry);
 	free(f->last_error);
@@ -669,6 +670,15 @@ forward_step(struct forward *f, struct sweep *sw,
 			*listen_slot = NULL;
 			f->want_listen = 0;
 			*progress = 1;
+			/* remote: 0: the port is the server's word. */
+			if (l != NULL && f->remote.port == 0 &&
+			    (bound < 1 || bound > 65535)) {
+				log_warn(f->server, f->name, "the server "
+				    "allocated port %d for remote: 0, which "
+				    "is not a TCP port: a protocol error; "
+				    "reconnecting", bound);
+				return FORWARD_STEP_DEAD;
+			}
 			if (l != NULL)
 				forward_listening(f, l, bound);
 			else if (rc == LIBSSH2_ERROR_REQUEST_DENIED)

@@ -20,6 +20,14 @@
 
 /* How long repeats of one failure are folded into a summary. */
 #define LOG_LIMIT_WINDOW_MS	(5 * 60 * 1000)
+/*
+ * Longest message written, in bytes: one event is one line, whatever a
+ * server put into it (the texts that come from servers are cut much
+ * shorter where they are received; this is the last guard).
+ */
+#define LOG_MSG_MAX		4096
+/* Longest server or tunnel name in the context and journald fields. */
+#define LOG_NAME_MAX		64
 /* Once-per-run keys remembered; past this, warnings repeat instead. */
 #define LOG_FIRST_MAX		1024
 
@@ -83,18 +91,32 @@ log_write_journal(int pri, const char *server, const char *tunnel,
 		free(f[i]);
 }
 
-/* Write one entry with a preformatted message. */
+/*
+ * Write one entry with a preformatted message. Every part is made safe
+ * here, whatever the caller passed: no control character (a newline would
+ * start a fake entry, an escape sequence would drive the reader's
+ * terminal), bounded length.
+ */
 static void
-log_write(int pri, const char *server, const char *tunnel, const char *msg)
+log_write(int pri, const char *server, const char *tunnel,
+    const char *rawmsg)
 {
 	static const char *const names[] = {
 		"emerg", "alert", "crit", "error", "warning", "notice",
 		"info", "debug"
 	};
-	char		 ctx[160] = "", stamp[32];
+	char		 ctx[160] = "", stamp[32], msg[LOG_MSG_MAX];
+	char		 sbuf[LOG_NAME_MAX], tbuf[LOG_NAME_MAX];
 	struct timespec	 ts;
 	struct tm	 tm;
 
+	str_sanitize_buf(rawmsg, strlen(rawmsg), msg, sizeof msg, STR_UTF8);
+	if (server != NULL)
+		server = str_sanitize_buf(server, strlen(server), sbuf,
+		    sizeof sbuf, STR_UTF8);
+	if (tunnel != NULL)
+		tunnel = str_sanitize_buf(tunnel, strlen(tunnel), tbuf,
+		    sizeof tbuf, STR_UTF8);
 	if (server != NULL && tunnel != NULL)
 		snprintf(ctx, sizeof ctx, "tunnel %s (server %s): ", tunnel,
 		    server);

@@ -31,6 +31,8 @@
 #define STATUS_TIMEOUT_MS	5000
 /* How long `tunnels reload` waits for the daemon to reload. */
 #define RELOAD_TIMEOUT_MS	30000
+/* Longest LAST ERROR shown in the status table (the JSON has it all). */
+#define TABLE_ERROR_MAX		512
 
 /* The running daemon's top-level objects. */
 struct daemon {
@@ -270,13 +272,20 @@ fmt_secs(double s, char *out, size_t len)
 		snprintf(out, len, "%.0fd", s / 86400);
 }
 
-/* A JSON string member or "-". */
+/*
+ * A JSON string member or "-", made safe for a terminal into buf (len
+ * bytes): the document may carry anything a server sent, so no control
+ * character or escape sequence reaches the screen and one cell stays on
+ * one line, however long.
+ */
 static const char *
-str_or_dash(const struct json *o, const char *key)
+str_or_dash(const struct json *o, const char *key, char *buf, size_t len)
 {
 	const char	*s = json_get_str(o, key);
 
-	return s != NULL ? s : "-";
+	if (s == NULL)
+		return "-";
+	return str_sanitize_buf(s, strlen(s), buf, len, STR_UTF8);
 }
 
 /* Print the status document as tables; returns the exit code. */
@@ -286,8 +295,11 @@ print_status_table(const struct json *doc)
 	const struct json	*servers = json_get(doc, "servers");
 	const struct json	*tunnels = json_get(doc, "tunnels");
 	const struct json	*o;
+	const char		*st;
 	char			 since[16], in[16], out[16], conns[48];
 	char			 mem[16];
+	char			 name[64], server[64], state[32], addr[160];
+	char			 local[160], err[TABLE_ERROR_MAX];
 	size_t			 i;
 	int			 all_up = 1;
 
@@ -299,16 +311,18 @@ print_status_table(const struct json *doc)
 		/* What libssh2 holds for the server (max_session_memory). */
 		fmt_bytes(json_get_num(o, "memory_bytes", 0), mem, sizeof mem);
 		printf("%-16s %-10s %-24s %-6s %-7s %s\n",
-		    str_or_dash(o, "name"), str_or_dash(o, "state"),
-		    str_or_dash(o, "address"), since, mem,
-		    str_or_dash(o, "last_error"));
+		    str_or_dash(o, "name", name, sizeof name),
+		    str_or_dash(o, "state", state, sizeof state),
+		    str_or_dash(o, "address", addr, sizeof addr), since, mem,
+		    str_or_dash(o, "last_error", err, sizeof err));
 	}
 	printf("\n%-16s %-12s %-22s %-26s %-10s %-6s %-10s %-7s %-7s %s\n",
 	    "TUNNEL", "SERVER", "REMOTE", "LOCAL", "STATE", "SINCE",
 	    "CONNS", "IN", "OUT", "LAST ERROR");
 	for (i = 0; tunnels != NULL && i < tunnels->nkids; i++) {
 		o = &tunnels->kids[i];
-		if (strcmp(str_or_dash(o, "state"), "up") != 0)
+		st = str_or_dash(o, "state", state, sizeof state);
+		if (strcmp(st, "up") != 0)
 			all_up = 0;
 		fmt_secs(json_get_num(o, "since_s", 0), since, sizeof since);
 		fmt_bytes(json_get_num(o, "bytes_in", 0), in, sizeof in);
@@ -317,14 +331,16 @@ print_status_table(const struct json *doc)
 		    json_get_num(o, "active_connections", 0),
 		    json_get_num(o, "total_connections", 0));
 		printf("%-16s %-12s %-22s %-26s %-10s %-6s %-10s %-7s %-7s "
-		    "%s\n", str_or_dash(o, "name"), str_or_dash(o, "server"),
-		    str_or_dash(o, "remote"), str_or_dash(o, "local"),
-		    str_or_dash(o, "state"), since, conns, in, out,
-		    str_or_dash(o, "last_error"));
+		    "%s\n", str_or_dash(o, "name", name, sizeof name),
+		    str_or_dash(o, "server", server, sizeof server),
+		    str_or_dash(o, "remote", addr, sizeof addr),
+		    str_or_dash(o, "local", local, sizeof local), st, since,
+		    conns, in, out, str_or_dash(o, "last_error", err,
+		    sizeof err));
 	}
 	if (json_get_str(doc, "reload_error") != NULL)
 		printf("\nlast reload failed: %s\n",
-		    json_get_str(doc, "reload_error"));
+		    str_or_dash(doc, "reload_error", err, sizeof err));
 	return all_up ? CMD_EXIT_OK : CMD_EXIT_NOT_ALL_UP;
 }
 

@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -124,19 +125,6 @@ struct reclaim {
 	int				 exit_status;
 };
 
-/* Copy at most len bytes of s as printable ASCII, '?' for the rest. */
-void
-reclaim_sanitize(const char *s, size_t len, char *dst, size_t dstlen)
-{
-	size_t	i;
-
-	if (dstlen == 0)
-		return;
-	for (i = 0; i < len && i < dstlen - 1 && s[i] != '\0'; i++)
-		dst[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
-	dst[i] = '\0';
-}
-
 /* 1 if name is a process that serves exactly one connection. */
 int
 reclaim_known_name(const char *name)
@@ -205,7 +193,7 @@ reclaim_parse_learn(const char *out, size_t len, struct reclaim_proc *p)
 	/* The kernel's comm is at most 15 bytes. */
 	if (n == 0 || n >= sizeof p->name)
 		return -1;
-	reclaim_sanitize(s, n, p->name, sizeof p->name);
+	str_sanitize_buf(s, n, p->name, sizeof p->name, 0);
 	return 0;
 }
 
@@ -240,7 +228,7 @@ reclaim_parse_kill(const char *out, size_t len, char *name, size_t namelen)
 			return RECLAIM_OUT_GONE;
 		if (n - 6 > 15)
 			return RECLAIM_OUT_BAD;
-		reclaim_sanitize(out + 6, n - 6, name, namelen);
+		str_sanitize_buf(out + 6, n - 6, name, namelen, 0);
 		return RECLAIM_OUT_OTHER;
 	}
 	return RECLAIM_OUT_BAD;
@@ -353,7 +341,7 @@ reclaim_parse_rec(const char *s, struct reclaim_rec *rec)
 	memcpy(rec->start, start, strlen(start) + 1);
 	if (n < 3)
 		memcpy(name, "sshd", sizeof "sshd");
-	reclaim_sanitize(name, strlen(name), rec->name, sizeof rec->name);
+	str_sanitize_buf(name, strlen(name), rec->name, sizeof rec->name, 0);
 	if (!reclaim_known_name(rec->name))
 		rec->keep = RECLAIM_KEEP_NAME;
 	else if (n == 4 && strcmp(keep, "shared") == 0)
@@ -376,6 +364,28 @@ reclaim_in_prev(const struct reclaim *r, const struct reclaim_rec *rec)
 }
 
 /*
+ * Open the state file for reading: never through a symlink, never a FIFO
+ * or device (opening one would block or read anything), NULL otherwise.
+ */
+static FILE *
+reclaim_open_state(const char *path)
+{
+	struct stat	 st;
+	FILE		*fp;
+	int		 fd;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1)
+		return NULL;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    (fp = fdopen(fd, "r")) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	return fp;
+}
+
+/*
  * Load the sessions a previous run of the daemon remembered. The first
  * line names the server (host port user): records of another server are
  * never used.
@@ -387,7 +397,7 @@ reclaim_load(struct reclaim *r)
 	char			 line[512], *want;
 	FILE			*fp;
 
-	if (r->path == NULL || (fp = fopen(r->path, "re")) == NULL)
+	if (r->path == NULL || (fp = reclaim_open_state(r->path)) == NULL)
 		return;
 	want = xasprintf("%s %d %s\n", r->cfg->host, r->cfg->port,
 	    r->cfg->user);
@@ -403,14 +413,60 @@ reclaim_load(struct reclaim *r)
 		    "session(s) of a previous run from %s", r->nprev, r->path);
 }
 
+/*
+ * Write data to a new file beside path and rename it over path; 0, or -1
+ * with errno. The temp file has a unique name and is created with O_EXCL
+ * (mkostemp), so nothing planted in the directory is followed or
+ * truncated; the directory is synced after the rename so the new name
+ * survives a crash.
+ */
+static int
+reclaim_write_atomic(const char *path, const char *data, size_t len)
+{
+	const char	*slash;
+	char		*tmp, *dir;
+	int		 fd, dfd, ok, err;
+
+	tmp = xasprintf("%s.XXXXXX", path);
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
+		err = errno;
+		free(tmp);
+		errno = err;
+		return -1;
+	}
+	errno = 0;
+	ok = write(fd, data, len) == (ssize_t)len && fsync(fd) == 0;
+	ok = close(fd) == 0 && ok;
+	if (!ok || rename(tmp, path) == -1) {
+		/* A short write sets no errno. */
+		err = errno != 0 ? errno : EIO;
+		unlink(tmp);
+		free(tmp);
+		errno = err;
+		return -1;
+	}
+	free(tmp);
+	if ((slash = strrchr(path, '/')) == NULL)
+		dir = xstrdup(".");
+	else
+		dir = xstrndup(path, slash == path ? 1 :
+		    (size_t)(slash - path));
+	/* The file is written: a failed directory sync is no error. */
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
+		(void)fsync(dfd);
+		close(dfd);
+	}
+	free(dir);
+	return 0;
+}
+
 /* Write what we know (current and previous sessions), atomically. */
 static void
 reclaim_save(struct reclaim *r)
 {
 	struct reclaim_rec	*rec;
 	struct buf		 b;
-	char			*tmp;
-	int			 fd, i, ok = 0;
+	int			 i;
 
 	if (r->path == NULL)
 		return;
@@ -425,21 +481,10 @@ reclaim_save(struct reclaim *r)
 		buf_printf(&b, "%ld %s %s %s\n", rec->pid, rec->start,
 		    rec->name, reclaim_keep_word(rec->keep));
 	}
-	tmp = xasprintf("%s.tmp", r->path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd != -1) {
-		ok = write(fd, buf_data(&b), b.len) == (ssize_t)b.len &&
-		    fsync(fd) == 0;
-		ok = close(fd) == 0 && ok;
-		ok = ok && rename(tmp, r->path) == 0;
-	}
 	/* Not fatal: reclaim still works within this run. */
-	if (!ok) {
+	if (reclaim_write_atomic(r->path, buf_data(&b), b.len) == -1)
 		log_warn(r->cfg->name, NULL, "cannot save %s: %s", r->path,
 		    strerror(errno));
-		unlink(tmp);
-	}
-	free(tmp);
 	buf_clear(&b);
 }
 
@@ -765,7 +810,7 @@ reclaim_killed(struct reclaim *r, long now)
 	default:
 		r->result = RECLAIM_RESULT_FAILED;
 		r->exec = RECLAIM_EXEC_DENIED;
-		reclaim_sanitize(r->out, r->outlen, out, sizeof out);
+		str_sanitize_buf(r->out, r->outlen, out, sizeof out, 0);
 		log_warn(r->cfg->name, NULL, "could not end server-side "
 		    "session pid %ld (exit status %d, output \"%s\")", t->pid,
 		    r->exit_status, out);
@@ -794,7 +839,7 @@ reclaim_finish(struct reclaim *r, long now)
 		reclaim_learned(r, &p);
 	else {
 		if (r->exec != RECLAIM_EXEC_DENIED) {
-			reclaim_sanitize(r->out, r->outlen, out, sizeof out);
+			str_sanitize_buf(r->out, r->outlen, out, sizeof out, 0);
 			log_warn(r->cfg->name, NULL, "cannot learn our "
 			    "server-side session (exit status %d, output "
 			    "\"%s\"): this account may not run commands "

@@ -130,8 +130,5 @@ int		 reclaim_parse_learn(const char *out, size_t len,
 /* Parse the kill command's output; the name of "other NAME" in name. */
 enum reclaim_kill_out reclaim_parse_kill(const char *out, size_t len,
 		    char *name, size_t namelen);
-/* Copy at most len bytes of s as printable ASCII ('?' for the rest). */
-void		 reclaim_sanitize(const char *s, size_t len, char *dst,
-		    size_t dstlen);
 
 #endif

@@ -708,6 +708,18 @@ session_connect(struct session *s)
 	    session_resolved, s);
 }
 
+/*
+ * A local file (known_hosts, identity, passphrase) could not be read: a
+ * permanent error, unless the process or the system was out of file
+ * descriptors (err), which is no fault of the configuration and passes.
+ */
+static enum session_fail
+session_file_fail(int err)
+{
+	return err == EMFILE || err == ENFILE ? SESSION_FAIL_COSTLY :
+	    SESSION_FAIL_PERMANENT;
+}
+
 /* TCP is connected: create the libssh2 session and start the handshake. */
 static void
 session_begin_ssh(struct session *s)
@@ -743,9 +755,10 @@ session_begin_ssh(struct session *s)
 		free(cause);
 		return;
 	}
+	errno = 0;
 	if (hostkey_prepare(s->ss, s->cfg, &s->hostkey_offer,
 	    &cause) == -1) {
-		session_fail(s, SESSION_FAIL_PERMANENT, cause);
+		session_fail(s, session_file_fail(errno), cause);
 		free(cause);
 		return;
 	}
@@ -799,18 +812,21 @@ static void
 session_auth(struct session *s)
 {
 	char	*cause = NULL;
-	int	 rc;
+	int	 rc, err;
 
+	errno = 0;
 	if (s->cfg->passphrase_file != NULL && s->passphrase == NULL &&
 	    (s->passphrase = keyfile_read_passphrase(s->cfg->passphrase_file,
 	    &cause)) == NULL) {
-		session_fail(s, SESSION_FAIL_PERMANENT, cause);
+		session_fail(s, session_file_fail(errno), cause);
 		free(cause);
 		return;
 	}
+	errno = 0;
 	rc = libssh2_userauth_publickey_fromfile_ex(s->ss, s->cfg->user,
 	    (unsigned)strlen(s->cfg->user), NULL, s->cfg->identity,
 	    s->passphrase);
+	err = errno;
 	if (rc == LIBSSH2_ERROR_EAGAIN)
 		return;
 	if (rc == 0) {
@@ -843,6 +859,13 @@ session_auth(struct session *s)
 		session_fail(s, SESSION_FAIL_PERMANENT, cause);
 		break;
 	case LIBSSH2_ERROR_FILE:
+		/* Its fopen() failed for lack of fds: not the key's fault. */
+		if (session_file_fail(err) != SESSION_FAIL_PERMANENT) {
+			cause = xasprintf("cannot read identity %s: %s",
+			    s->cfg->identity, strerror(err));
+			session_fail(s, session_file_fail(err), cause);
+			break;
+		}
 		/* libssh2 reports a wrong passphrase as a file error. */
 		cause = xasprintf("cannot use identity %s: %s (wrong "
 		    "passphrase, or an unsupported key format)",

@@ -103,22 +103,94 @@ xasprintf(const char *fmt, ...)
 	return s;
 }
 
+/*
+ * Length of the UTF-8 character at p (n bytes left) if it is well formed
+ * and harmless to print, else 0. Refused: overlong forms, surrogates, C1
+ * controls (U+0080-U+009F: CSI and friends for some terminals), the line
+ * and paragraph separators (log viewers break lines there) and the bidi
+ * overrides and isolates (they reorder what a reader sees).
+ */
+static size_t
+str_utf8_len(const unsigned char *p, size_t n)
+{
+	uint32_t	cp;
+	size_t		len, i;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		len = 2;
+		cp = p[0] & 0x1f;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		len = 3;
+		cp = p[0] & 0x0f;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		len = 4;
+		cp = p[0] & 0x07;
+	} else
+		return 0;
+	if (n < len)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (p[i] & 0x3f);
+	}
+	if (cp < 0xa0 || (len == 3 && cp < 0x800) ||
+	    (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) ||
+	    (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069))
+		return 0;
+	return len;
+}
+
+/* Printable copy of untrusted bytes into dst (see util.h). */
+char *
+str_sanitize_buf(const void *data, size_t len, char *dst, size_t dstlen,
+    int flags)
+{
+	const unsigned char	*p = data;
+	size_t			 i = 0, o = 0, n, limit;
+	int			 cut;
+
+	if (dstlen == 0)
+		return dst;
+	/* Every input byte gives one output byte: the copy fits or not. */
+	cut = len > dstlen - 1;
+	/* Room for "..." after a cut, unless dst is too small for it. */
+	limit = !cut ? len : dstlen - 1 >= 3 ? dstlen - 1 - 3 : dstlen - 1;
+	while (i < limit) {
+		if (p[i] >= 0x20 && p[i] < 0x7f) {
+			dst[o++] = (char)p[i++];
+			continue;
+		}
+		if ((flags & STR_UTF8) &&
+		    (n = str_utf8_len(p + i, len - i)) > 0) {
+			/* Never split a character at the cut. */
+			if (i + n > limit)
+				break;
+			memcpy(dst + o, p + i, n);
+			o += n;
+			i += n;
+			continue;
+		}
+		dst[o++] = '?';
+		i++;
+	}
+	if (cut && dstlen - 1 >= 3) {
+		memcpy(dst + o, "...", 3);
+		o += 3;
+	}
+	dst[o] = '\0';
+	return dst;
+}
+
 /* Printable copy of untrusted bytes, cut at max (see util.h). */
 char *
 str_sanitize(const void *data, size_t len, size_t max)
 {
-	const unsigned char	*p = data;
-	size_t			 i, n = MIN(len, max);
-	char			*s = xmalloc(n + 4);
+	/* max bytes and "..." when cut, else all of them. */
+	size_t	cap = len <= max ? len : max + 3;
 
-	for (i = 0; i < n; i++)
-		s[i] = p[i] >= 0x20 && p[i] < 0x7f ? (char)p[i] : '?';
-	if (n < len) {
-		memcpy(s + n, "...", 3);
-		n += 3;
-	}
-	s[n] = '\0';
-	return s;
+	return str_sanitize_buf(data, len, xmalloc(cap + 1), cap + 1, 0);
 }
 
 /* Milliseconds on the monotonic clock (never jumps with wall time). */

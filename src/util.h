@@ -30,6 +30,18 @@ char	*xvasprintf(const char *, va_list) __attribute__((format(printf, 1, 0)));
  */
 char	*str_sanitize(const void *, size_t len, size_t max);
 
+/* str_sanitize_buf() flags. */
+#define STR_UTF8	0x01	/* keep well-formed UTF-8 (not C1 controls) */
+
+/*
+ * The same into dst (dstlen bytes, the NUL included): what no terminal or
+ * log can misread. Every control byte (C0, DEL; with STR_UTF8 also C1 and
+ * malformed sequences) becomes '?'; a cut is marked "..." and never splits
+ * a character. Returns dst.
+ */
+char	*str_sanitize_buf(const void *, size_t len, char *dst, size_t dstlen,
+	    int flags);
+
 /* Milliseconds on CLOCK_MONOTONIC. */
 int64_t	 time_now_ms(void);
 
