@@ -421,7 +421,7 @@ cmd_reload(int argc, char **argv)
 {
 	struct json	*doc;
 	const char	*path, *err, *mainpid;
-	char		*control;
+	char		*control, safe[4096];
 	double		 before;
 	long		 pid, peer = -1;
 	int64_t		 deadline;
@@ -480,8 +480,10 @@ cmd_reload(int argc, char **argv)
 		poll(NULL, 0, 20);
 	}
 	if ((err = json_get_str(doc, "reload_error")) != NULL)
+		/* The daemon's words may quote the file: print them safely. */
 		fprintf(stderr, "tunnels: reload refused, the daemon keeps "
-		    "the previous config: %s\n", err);
+		    "the previous config: %s\n", str_sanitize_buf(err,
+		    strlen(err), safe, sizeof safe, STR_UTF8));
 	else {
 		printf("reloaded %s\n", path);
 		rc = CMD_EXIT_OK;
