@@ -50,6 +50,7 @@ CFLAGS	?= -O2 -g
 # the same stack depth (docs/libssh2.md rule 2); a tail call would move it.
 # The link never blocks a send now: this keeps the guard in src/session.c true.
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fno-optimize-sibling-calls -DTUNNELS_VERSION='"$(VERSION)"' \
+	   -I$(B)/gen \
 	   -DTUNNELS_LIBSSH2='"$(SSH2_SOURCE)"' \
 	   $(WARN) $(PKG_CFLAGS) $(CFLAGS)
 SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -104,10 +105,19 @@ libssh2-tests: $(L2T_BINS)
 $(B)/libssh2-tests/%: tests/libssh2/%.c tests/libssh2/t.h $(SSH2_DEP) | $(B)/libssh2-tests
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(SSH2_LIBS) $(LDFLAGS)
 
+# The fixed part of `server-setup --script`, as a C string.
+$(B)/obj/setup_script.o $(B)/asan/obj/setup_script.o: $(B)/gen/setup_script_sh.h
+
+$(B)/gen/setup_script_sh.h: src/setup_script.sh | $(B)/gen
+	{ echo '/* Generated from src/setup_script.sh by the Makefile. */'; \
+	  echo 'static const char setup_script_lib[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/	"/' -e 's/$$/\\n"/' $<; \
+	  echo '	;'; } >$@.tmp && mv $@.tmp $@
+
 $(SSH2_DIR)/lib/libssh2.a:
 	sh contrib/libssh2/build.sh $(SSH2_DIR)
 
-$(B)/obj $(B)/asan/obj $(B)/unit $(B)/libssh2-tests:
+$(B)/obj $(B)/asan/obj $(B)/unit $(B)/libssh2-tests $(B)/gen:
 	mkdir -p $@
 
 test: unit integration
