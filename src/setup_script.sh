@@ -207,22 +207,42 @@ t_reload_sshd() {
 	t_note "sshd: not running; it reads the new settings when it starts"
 }
 
-# The Match block for the account: a drop-in in sshd_config.d when the
-# main file includes that directory (Debian's does, at its top, so the
-# drop-in's settings come first), else a managed block at the end of
-# sshd_config, between BEGIN and END lines naming T_TAG.
-t_sshd() {
-	_main=/etc/ssh/sshd_config
-	[ -f "$_main" ] || t_die "$_main does not exist: is openssh-server installed?"
-	if grep -Eiq '^[[:space:]]*Include[[:space:]]+(/etc/ssh/)?sshd_config\.d/\*\.conf([[:space:]]|$)' "$_main"; then
-		_file=/etc/ssh/sshd_config.d/$T_STEM.conf
-		mkdir -p /etc/ssh/sshd_config.d
+# Where the Match block for the account goes: a drop-in in
+# sshd_config.d when the main file includes that directory (Debian's
+# does, at its top, so the drop-in's settings come first), else a managed
+# block at the end of sshd_config, between BEGIN and END lines naming
+# T_TAG. Refuses, before anything is changed, an account another home's
+# block already names: sshd takes the first Match, so two homes cannot
+# share one account.
+t_sshd_where() {
+	T_SSHD_MAIN=/etc/ssh/sshd_config
+	[ -f "$T_SSHD_MAIN" ] || t_die "$T_SSHD_MAIN does not exist: is openssh-server installed?"
+	if grep -Eiq '^[[:space:]]*Include[[:space:]]+(/etc/ssh/)?sshd_config\.d/\*\.conf([[:space:]]|$)' "$T_SSHD_MAIN"; then
+		T_SSHD_FILE=/etc/ssh/sshd_config.d/$T_STEM.conf
 		for _f in /etc/ssh/sshd_config.d/tunnels-*.conf; do
-			[ "$_f" != "$_file" ] || continue
+			[ "$_f" != "$T_SSHD_FILE" ] || continue
 			if [ -f "$_f" ] && grep -qx "Match User $T_USER" "$_f"; then
 				t_die "account $T_USER is already set up by $_f (another home, or a renamed server); give this home its own user: in the server entry, or remove that file"
 			fi
 		done
+	else
+		T_SSHD_FILE=$T_SSHD_MAIN
+		if awk -v u="Match User $T_USER" -v me="# BEGIN $T_TAG " '
+		    index($0, "# BEGIN tunnels:") == 1 { other = index($0, me) != 1 }
+		    /^# END tunnels:/ { other = 0 }
+		    other && $0 == u { found = 1 }
+		    END { exit !found }' "$T_SSHD_MAIN"; then
+			t_die "account $T_USER is already set up by another home's block in $T_SSHD_MAIN; give this home its own user: in the server entry"
+		fi
+	fi
+}
+
+# The Match block, written where t_sshd_where said; sshd -t, reload.
+t_sshd() {
+	_main=$T_SSHD_MAIN
+	_file=$T_SSHD_FILE
+	if [ "$_file" != "$_main" ]; then
+		mkdir -p /etc/ssh/sshd_config.d
 		{
 			printf '# Managed by tunnels server-setup --script for %s; replaced on every run:\n' "$T_TAG"
 			printf '# change tunnels.yaml at home and run the script again.\n'
@@ -230,7 +250,6 @@ t_sshd() {
 		} >"$WORK/sshd.new"
 		_mode=644
 	else
-		_file=$_main
 		_mode=$(stat -c %a "$_main")
 		{
 			printf '# BEGIN %s (managed by tunnels server-setup --script; replaced on every run)\n' "$T_TAG"
@@ -394,8 +413,11 @@ t_hostkeys() {
 t_main() {
 	[ "$(id -u)" = 0 ] || t_die "run this as root on the server, e.g.: tunnels server-setup --script | ssh root@SERVER sh"
 	command -v sshd >/dev/null 2>&1 || t_die "sshd is not installed: apt-get install openssh-server"
-	WORK=$(mktemp -d "${TMPDIR:-/tmp}/tunnels-setup.XXXXXX")
+	_tmp=${TMPDIR:-/tmp}
+	[ -d "$_tmp" ] || _tmp=/tmp
+	WORK=$(mktemp -d "$_tmp/tunnels-setup.XXXXXX")
 	t_data
+	t_sshd_where
 	t_account
 	t_keys
 	t_sshd
