@@ -552,3 +552,60 @@ def test_refused_config_is_rolled_back(ct, net, home1):
     finally:
         ct.run("rm", "-f", "/etc/nginx/conf.d/zz-broken.conf", check=True)
     served_by(net, "site3.test", home1.app("site3"))
+
+
+def sshd_effective(ct, user):
+    """sshd's settings for a connection of user (sshd -T -C)."""
+    r = ct.run("sshd", "-T", "-C", "user=%s,host=h,addr=%s" % (user, HOME_IP),
+               check=True)
+    return dict(l.split(" ", 1) for l in r.stdout.splitlines() if " " in l)
+
+
+def test_match_blocks_stay_in_their_place(ct, home1):
+    # The drop-in's Match block applies to its account only: Debian's
+    # main config includes sshd_config.d at its top.
+    mine, root = sshd_effective(ct, "tun1"), sshd_effective(ct, "root")
+    dropin = ct.run("cat", home_files(ct, "home1", "tun1")[0],
+                    check=True).stdout
+    want = re.search(r"(?m)^\tPermitListen (.*)$", dropin).group(1)
+    assert "127.0.0.1:%d" % home1.ports["site3"] in want
+    assert mine["permitlisten"] == want, mine["permitlisten"]
+    assert mine["x11forwarding"] == "no" and mine["permittty"] == "no"
+    assert root["permitlisten"] == "any" and root["x11forwarding"] == "yes"
+
+
+def test_managed_block_without_include(ct, net):
+    # A sshd_config that does not include sshd_config.d: a managed block
+    # at its end, replaced in place, and nothing else of the file touched.
+    main = "/etc/ssh/sshd_config"
+    text = ct.run("cat", main, check=True).stdout
+    body = re.sub(r"(?m)^Include /etc/ssh/sshd_config\.d/\*\.conf\n", "",
+                  text)
+    assert body != text
+    ct.write(main, body)
+    home3 = Home(net, "home3", "tun3")
+    p = alloc_port()
+    home3.write_config([("t3", p, None, "off")])
+    r = run_script(ct, home3.script())
+    assert "%s: written" % main in r.stderr, r.stderr
+    new = ct.run("cat", main, check=True).stdout
+    assert new.startswith(body), "the admin's part of sshd_config changed"
+    block = new[len(body):]
+    assert block.startswith("# BEGIN tunnels:home3/vps ") and \
+        block.endswith("# END tunnels:home3/vps\n"), block
+    assert "Match User tun3\n" in block and "\tPermitListen 127.0.0.1:%d\n" \
+        % p in block
+    assert sshd_effective(ct, "tun3")["permitlisten"] == "127.0.0.1:%d" % p
+    # home3 has no nginx: section and had no file: nginx is left alone.
+    assert "nginx" not in r.stderr, r.stderr
+    r = run_script(ct, home3.script())
+    assert "nothing changed" in r.stderr, r.stderr
+    # A changed port is replaced inside the block, in place.
+    p2 = alloc_port()
+    home3.write_config([("t3", p2, None, "off")])
+    home3.kh.write_text(run_script(ct, home3.script()).stdout)
+    new2 = ct.run("cat", main, check=True).stdout
+    assert new2.startswith(body) and new2.count("# BEGIN tunnels:") == 1
+    assert "\tPermitListen 127.0.0.1:%d\n" % p2 in new2
+    d = home3.start()
+    d.wait_all_up(TIMEOUT)
