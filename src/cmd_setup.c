@@ -282,7 +282,7 @@ cmd_setup_server(struct buf *b, const struct config *cfg, size_t si,
 static char *
 cmd_default_home(const char *path)
 {
-	char		 host[256], *h, *name, *home;
+	char		 host[256], *name, *home;
 	const char	*base;
 	size_t		 len;
 
@@ -300,9 +300,8 @@ cmd_default_home(const char *path)
 		name = xstrdup(host);
 	else
 		name = xasprintf("%s-%.*s", host, (int)len, base);
-	h = setup_home_from(name);
+	home = setup_home_from(name);
 	free(name);
-	home = h;
 	return home;
 }
 
