@@ -1,7 +1,9 @@
 # tunnels — SSH reverse-tunnel supervisor.
 #
 #   make            build build/tunnels
-#   make deps       install (apt-get, idempotent) what build, tests and demo need
+#   make deps       install (apt-get, idempotent) what build and run need
+#   make test-deps  also what the tests, demo and bench need (no service
+#                   is left running or enabled)
 #   make test       unit + integration tests, under ASan/UBSan
 #   make demo       a request through a real tunnel on loopback
 #   make bench      comparison with ssh -R
@@ -50,6 +52,7 @@ CFLAGS	?= -O2 -g
 # the same stack depth (docs/libssh2.md rule 2); a tail call would move it.
 # The link never blocks a send now: this keeps the guard in src/session.c true.
 ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -fno-optimize-sibling-calls -DTUNNELS_VERSION='"$(VERSION)"' \
+	   -I$(B)/gen \
 	   -DTUNNELS_LIBSSH2='"$(SSH2_SOURCE)"' \
 	   $(WARN) $(PKG_CFLAGS) $(CFLAGS)
 SAN	 = -fsanitize=address,undefined -fno-omit-frame-pointer \
@@ -62,7 +65,7 @@ SOBJS	 = $(SRCS:src/%.c=$(B)/asan/obj/%.o)
 # Modules the unit tests link: no SSH session, no network.
 PURE	 = util addr algos kexinit sshmem dial config config_yaml config_server \
 	   config_files config_tunnel keyfile knownhosts backoff nginx json \
-	   notify base64 loop log link reclaim ssherr
+	   notify base64 loop log link reclaim ssherr setup_script
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(B)/unit/%)
 PURE_OBJS  = $(foreach m,$(PURE),$(if $(wildcard src/$(m).c),$(B)/asan/obj/$(m).o))
@@ -75,7 +78,8 @@ L2T_BINS   = $(L2T_SRCS:tests/libssh2/%.c=$(B)/libssh2-tests/%)
 PYTHON	 = /usr/bin/python3
 PYTEST	 = $(PYTHON) -m pytest
 
-.PHONY: all asan test unit integration deps demo bench install uninstall \
+.PHONY: all asan test unit integration deps test-deps demo bench install \
+	uninstall \
 	clean check-style libssh2-tests
 
 all: $(B)/tunnels
@@ -104,10 +108,19 @@ libssh2-tests: $(L2T_BINS)
 $(B)/libssh2-tests/%: tests/libssh2/%.c tests/libssh2/t.h $(SSH2_DEP) | $(B)/libssh2-tests
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(SSH2_LIBS) $(LDFLAGS)
 
+# The fixed part of `server-setup --script`, as a C string.
+$(B)/obj/setup_script.o $(B)/asan/obj/setup_script.o: $(B)/gen/setup_script_sh.h
+
+$(B)/gen/setup_script_sh.h: src/setup_script.sh | $(B)/gen
+	{ echo '/* Generated from src/setup_script.sh by the Makefile. */'; \
+	  echo 'static const char setup_script_lib[] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/	"/' -e 's/$$/\\n"/' $<; \
+	  echo '	;'; } >$@.tmp && mv $@.tmp $@
+
 $(SSH2_DIR)/lib/libssh2.a:
 	sh contrib/libssh2/build.sh $(SSH2_DIR)
 
-$(B)/obj $(B)/asan/obj $(B)/unit $(B)/libssh2-tests:
+$(B)/obj $(B)/asan/obj $(B)/unit $(B)/libssh2-tests $(B)/gen:
 	mkdir -p $@
 
 test: unit integration
@@ -119,10 +132,15 @@ unit: $(UNIT_BINS)
 integration: $(B)/tunnels $(B)/asan/tunnels $(L2T_BINS)
 	TUNNELS_BIN=$(CURDIR)/$(B)/asan/tunnels $(PYTEST) -q tests/integration
 
+# deps: what building and running need; test-deps: also what the tests,
+# the demo and the bench need (never left running or enabled).
 deps:
-	@sh tests/deps.sh
+	@sh tests/deps.sh build
 	@pkg-config --atleast-version=$(LIBSSH2_MIN) libssh2 2>/dev/null || \
 	    sh contrib/libssh2/build.sh $(SSH2_DIR)
+
+test-deps: deps
+	@sh tests/deps.sh test
 
 demo: $(B)/tunnels
 	@sh tests/demo.sh $(CURDIR)/$(B)/tunnels

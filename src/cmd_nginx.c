@@ -198,8 +198,8 @@ cmd_nginx_write(const struct config *cfg, struct nginx_options *o,
 {
 	struct buf	 b;
 	struct stat	 st;
-	char		*name;
-	size_t		 si;
+	char		*name, *dir;
+	size_t		 si, len;
 	int		 rv = 0;
 
 	if (stat(o->out_dir, &st) == -1) {
@@ -212,6 +212,11 @@ cmd_nginx_write(const struct config *cfg, struct nginx_options *o,
 		return -1;
 	}
 	o->cert_exists = cmd_cert_exists;
+	/* "conf.d/" names the same directory; print "conf.d/x", not "//". */
+	dir = xstrdup(o->out_dir);
+	for (len = strlen(dir); len > 1 && dir[len - 1] == '/'; len--)
+		dir[len - 1] = '\0';
+	o->out_dir = dir;
 	buf_init(&b);
 	/* Always from the whole config: it must cover every server's TLS. */
 	nginx_render_default(cfg, o, &b);
@@ -232,6 +237,7 @@ cmd_nginx_write(const struct config *cfg, struct nginx_options *o,
 	buf_clear(&b);
 	if (rv == 0)
 		cmd_report_stale(cfg, o->config_path, o->out_dir);
+	free(dir);
 	return rv;
 }
 

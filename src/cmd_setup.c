@@ -1,7 +1,9 @@
 /*
- * `tunnels server-setup`: what the VPS needs for a server, ready to paste:
- * the authorized_keys line restricted to exactly the configured ports, an
- * sshd_config Match block, and the certbot commands for the TLS names.
+ * `tunnels server-setup`: what the VPS needs for a server. Without
+ * --script, ready to paste: the authorized_keys line restricted to
+ * exactly the configured ports, an sshd_config Match block, and the
+ * certbot commands for the TLS names. With --script, a POSIX sh script
+ * that makes the server so when run there as root (setup_script.c).
  * The config is parsed without the filesystem checks (a first
  * server-setup has no known_hosts yet).
  */
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "addr.h"
 #include "cmd_common.h"
@@ -17,18 +20,31 @@
 #include "config.h"
 #include "keyfile.h"
 #include "nginx.h"
+#include "setup_script.h"
 #include "util.h"
 
 /* Long-only options. */
 enum {
-	CMD_OPT_SERVER = 256
+	CMD_OPT_SERVER = 256,
+	CMD_OPT_SCRIPT,
+	CMD_OPT_HOME,
+	CMD_OPT_EMAIL
 };
 
-/* "TYPE BASE64" from a .pub file's first line; NULL after *cause. */
+/* What the key line carries besides the key itself. */
+struct cmd_key {
+	char	*pub;		/* "TYPE BASE64" */
+	char	*comment;	/* the key's own comment, or NULL */
+};
+
+/*
+ * A .pub file's first line, "TYPE BASE64 [COMMENT]" (checked); NULL
+ * after *cause.
+ */
 static char *
 cmd_read_pub(const char *path, char **cause)
 {
-	char	 line[16384], *sp;
+	char	 line[16384];
 	FILE	*fp;
 
 	if ((fp = fopen(path, "re")) == NULL) {
@@ -44,119 +60,110 @@ cmd_read_pub(const char *path, char **cause)
 	line[strcspn(line, "\r\n")] = '\0';
 	if (keyfile_check_public(line, NULL, cause) == -1)
 		return NULL;
-	/* Drop the comment: the line gets tunnels@SERVER instead. */
-	if ((sp = strchr(line, ' ')) != NULL &&
-	    (sp = strchr(sp + 1, ' ')) != NULL)
-		*sp = '\0';
 	return xstrdup(line);
+}
+
+/* Split "TYPE BASE64 [COMMENT]" into k (the comment made printable). */
+static void
+cmd_key_split(const char *line, struct cmd_key *k)
+{
+	const char	*sp;
+	char		*c;
+
+	k->comment = NULL;
+	if ((sp = strchr(line, ' ')) == NULL ||
+	    (sp = strchr(sp + 1, ' ')) == NULL) {
+		k->pub = xstrdup(line);
+		return;
+	}
+	k->pub = xstrndup(line, (size_t)(sp - line));
+	while (*sp == ' ' || *sp == '\t')
+		sp++;
+	if (*sp == '\0')
+		return;
+	/* One line of printable ASCII: it goes into authorized_keys. */
+	k->comment = str_sanitize(sp, strlen(sp), 200);
+	for (c = k->comment; *c != '\0'; c++)
+		if (*c == '\\' || *c == '\'' || *c == '"')
+			*c = '_';
 }
 
 /*
  * The identity's public key, "TYPE BASE64": from the private key file
  * (the OpenSSH format keeps it in clear, even when encrypted), else from
- * IDENTITY.pub. NULL after printing why.
+ * IDENTITY.pub; the comment from IDENTITY.pub when it holds the same
+ * key. -1 after printing why.
  */
-static char *
-cmd_public_key(const struct config_server *s)
+static int
+cmd_public_key(const struct config_server *s, struct cmd_key *k)
 {
 	struct keyfile_info	 ki;
-	char			*cause = NULL, *cause2 = NULL, *pub = NULL;
+	struct cmd_key		 fromfile;
+	char			*cause = NULL, *cause2 = NULL, *line;
 	char			*pubpath;
+	int			 rv = -1;
 
+	memset(k, 0, sizeof *k);
 	memset(&ki, 0, sizeof ki);
+	pubpath = xasprintf("%s.pub", s->identity);
+	line = cmd_read_pub(pubpath, &cause2);
+	if (line != NULL)
+		cmd_key_split(line, &fromfile);
 	if (keyfile_inspect(s->identity, &ki, &cause) == 0 &&
 	    ki.public_line != NULL) {
-		pub = xstrdup(ki.public_line);
-		goto out;
-	}
-	pubpath = xasprintf("%s.pub", s->identity);
-	pub = cmd_read_pub(pubpath, &cause2);
-	if (pub == NULL)
+		k->pub = xstrdup(ki.public_line);
+		/* A .pub of another key says nothing about this one. */
+		if (line != NULL && strcmp(fromfile.pub, k->pub) == 0) {
+			k->comment = fromfile.comment;
+			fromfile.comment = NULL;
+		}
+	} else if (line != NULL) {
+		k->pub = fromfile.pub;
+		k->comment = fromfile.comment;
+		fromfile.pub = fromfile.comment = NULL;
+	} else {
 		fprintf(stderr, "tunnels: server %s: cannot find the public "
 		    "key of identity %s: %s; and %s\n", s->name, s->identity,
 		    cause != NULL ? cause : "a PEM key without the public half",
 		    cause2);
-	free(pubpath);
+		goto out;
+	}
+	rv = 0;
 out:
+	if (line != NULL) {
+		free(fromfile.pub);
+		free(fromfile.comment);
+	}
+	free(line);
+	free(pubpath);
 	free(cause);
 	free(cause2);
 	keyfile_info_clear(&ki);
-	return pub;
+	return rv;
 }
 
-/* A remote as permitlisten/PermitListen spell it: "[::1]:4001", "*". */
-static char *
-cmd_listen_spec(const struct addr *a)
-{
-	char	port[8];
-
-	/* sshd cannot permit port 0; "*" allows whatever it allocates. */
-	if (a->port == 0)
-		snprintf(port, sizeof port, "*");
-	else
-		snprintf(port, sizeof port, "%d", a->port);
-	if (addr_is_ipv6(a))
-		return xasprintf("[%s]:%s", a->host, port);
-	return xasprintf("%s:%s", a->host, port);
-}
-
-/* 1 if sshd binds the address on loopback only with GatewayPorts no. */
-static int
-cmd_is_loopback(const struct addr *a)
-{
-	return strncmp(a->host, "127.", 4) == 0 ||
-	    strcmp(a->host, "::1") == 0 || strcmp(a->host, "localhost") == 0;
-}
-
-/* The listen specs of server si's tunnels, in config order, deduped. */
-static size_t
-cmd_listen_specs(const struct config *cfg, size_t si, char ***out)
-{
-	char	**v = NULL, *s;
-	size_t	  n = 0, i, j;
-
-	for (i = 0; i < cfg->n_tunnels; i++) {
-		if (cfg->tunnels[i].server_index != si)
-			continue;
-		s = cmd_listen_spec(&cfg->tunnels[i].remote);
-		for (j = 0; j < n && strcmp(v[j], s) != 0; j++)
-			;
-		if (j < n) {
-			free(s);
-			continue;
-		}
-		v = xreallocarray(v, n + 1, sizeof *v);
-		v[n++] = s;
-	}
-	*out = v;
-	return n;
-}
-
-/* The authorized_keys options and key (variant with or without exec). */
+/* Free a cmd_key's strings. */
 static void
-cmd_key_line(struct buf *b, char **specs, size_t n, int exec,
-    const char *pub, const char *server)
+cmd_key_clear(struct cmd_key *k)
 {
-	size_t	i;
-
-	/* With no tunnel, "restrict" alone forbids every forward. */
-	buf_printf(b, "restrict%s%s", n > 0 ? ",port-forwarding" : "",
-	    exec ? "" : ",command=\"/bin/false\"");
-	for (i = 0; i < n; i++)
-		buf_printf(b, ",permitlisten=\"%s\"", specs[i]);
-	buf_printf(b, " %s tunnels@%s\n", pub, server);
+	free(k->pub);
+	free(k->comment);
+	memset(k, 0, sizeof *k);
 }
 
 /* Section 1: the authorized_keys line(s). */
 static void
 cmd_setup_keys(struct buf *b, const struct config_server *s, char **specs,
-    size_t n, const char *pub)
+    size_t n, const struct cmd_key *k, const char *tag)
 {
 	buf_printf(b, "# ---- 1. authorized_keys\n"
-	    "# Append this line to the authorized_keys file of \"%s\" on "
-	    "%s\n# (usually ~%s/.ssh/authorized_keys, mode 600). It allows "
-	    "listening on\n# exactly the ports below, and no PTY, agent or "
-	    "X11 forwarding.\n", s->user, s->host, s->user);
+	    "# Put this line in the authorized_keys file of \"%s\" on %s\n"
+	    "# (usually ~%s/.ssh/authorized_keys, mode 600), in place of "
+	    "any older line\n# with the same key. It allows listening on "
+	    "exactly the ports below, and no\n# PTY, agent or X11 "
+	    "forwarding. Its last word, %s, marks it:\n# tunnels "
+	    "server-setup --script finds and replaces it.\n", s->user,
+	    s->host, s->user, tag);
 	if (n == 0)
 		buf_printf(b, "# No tunnel uses this server: the key may not "
 		    "forward anything.\n");
@@ -166,24 +173,24 @@ cmd_setup_keys(struct buf *b, const struct config_server *s, char **specs,
 		    "find and end its own stale session, which\n# still "
 		    "holds the port; \"restrict\" allows that (the account "
 		    "needs a shell).\n");
-		cmd_key_line(b, specs, n, 1, pub, s->name);
+		setup_key_line(b, specs, n, 1, k->pub, k->comment, tag);
 		buf_printf(b, "# Variant without any command execution "
 		    "(command= forces /bin/false).\n# Then set "
 		    "reclaim_stale_port: false: a port held by a stale "
 		    "session\n# comes back only when sshd's ClientAlive ends "
 		    "that session (45 s below):\n# ");
-		cmd_key_line(b, specs, n, 0, pub, s->name);
+		setup_key_line(b, specs, n, 0, k->pub, k->comment, tag);
 	} else {
 		buf_printf(b, "# reclaim_stale_port: false: the daemon runs "
 		    "no commands, so none are\n# allowed (command= forces "
 		    "/bin/false); a port held by a stale session comes\n# "
 		    "back when sshd's ClientAlive ends that session (45 s "
 		    "below).\n");
-		cmd_key_line(b, specs, n, 0, pub, s->name);
+		setup_key_line(b, specs, n, 0, k->pub, k->comment, tag);
 		buf_printf(b, "# With reclaim_stale_port: true the daemon ends "
 		    "its own stale session at\n# once; it needs to run two "
 		    "short commands, so use this line instead:\n# ");
-		cmd_key_line(b, specs, n, 1, pub, s->name);
+		setup_key_line(b, specs, n, 1, k->pub, k->comment, tag);
 	}
 }
 
@@ -192,41 +199,11 @@ static void
 cmd_setup_sshd(struct buf *b, const struct config *cfg, size_t si,
     char **specs, size_t n)
 {
-	const struct config_server	*s = &cfg->servers[si];
-	const char			*gw = "no";
-	size_t				 i;
-
-	for (i = 0; i < cfg->n_tunnels; i++)
-		if (cfg->tunnels[i].server_index == si &&
-		    !cmd_is_loopback(&cfg->tunnels[i].remote))
-			gw = "clientspecified";
 	buf_printf(b, "\n# ---- 2. sshd_config\n"
 	    "# Append to the END of /etc/ssh/sshd_config (a Match block runs "
 	    "to the next\n# Match or the end of the file), then: sshd -t && "
-	    "systemctl reload ssh\n"
-	    "Match User %s\n"
-	    "\tAllowTcpForwarding remote\n", s->user);
-	if (strcmp(gw, "no") != 0)
-		buf_printf(b, "\t# A tunnel binds a non-loopback address.\n");
-	buf_printf(b, "\tGatewayPorts %s\n\tPermitListen", gw);
-	for (i = 0; i < n; i++)
-		buf_printf(b, " %s", specs[i]);
-	buf_printf(b, "%s\n", n == 0 ? " none" : "");
-	buf_printf(b, "\tAllowStreamLocalForwarding no\n"
-	    "\tAllowAgentForwarding no\n"
-	    "\tX11Forwarding no\n"
-	    "\tPermitTunnel no\n"
-	    "\tPermitTTY no\n"
-	    "\t# End sessions whose client vanished, releasing their ports.\n"
-	    "\tClientAliveInterval 15\n"
-	    "\tClientAliveCountMax 3\n"
-	    "\t# Never set UnusedConnectionTimeout for this user: a session "
-	    "that only\n\t# holds listeners has no open channel, so sshd "
-	    "would end it and drop\n\t# every tunnel.\n");
-	if (!s->reclaim_stale_port)
-		buf_printf(b, "\t# With reclaim_stale_port: false you may "
-		    "also forbid commands here:\n"
-		    "\t# ForceCommand /bin/false\n");
+	    "systemctl reload ssh\n");
+	setup_sshd_block(b, cfg, si, specs, n);
 }
 
 /* Section 3: certbot for the letsencrypt tunnels of server si. */
@@ -252,7 +229,7 @@ cmd_setup_certbot(struct buf *b, const struct config *cfg, size_t si,
 		}
 		if (n++ == 0)
 			buf_printf(b, "# After the nginx files are installed "
-			    "(tunnels nginx -o /etc/nginx/conf.d/,\n# which "
+			    "(tunnels nginx -o /etc/nginx/conf.d,\n# which "
 			    "serves the ACME challenge until the certificate "
 			    "exists):\n");
 		cmd = nginx_certbot_command(t->nginx);
@@ -262,7 +239,7 @@ cmd_setup_certbot(struct buf *b, const struct config *cfg, size_t si,
 	}
 	if (n > 0)
 		buf_printf(b, "# Then switch nginx to https:\ntunnels nginx -c "
-		    "%s -o /etc/nginx/conf.d/ && nginx -t && systemctl reload "
+		    "%s -o /etc/nginx/conf.d && nginx -t && systemctl reload "
 		    "nginx\n", path);
 	else
 		buf_printf(b, "# Nothing to do: no tunnel of this server uses "
@@ -272,26 +249,104 @@ cmd_setup_certbot(struct buf *b, const struct config *cfg, size_t si,
 /* Everything for one server; -1 when its public key cannot be found. */
 static int
 cmd_setup_server(struct buf *b, const struct config *cfg, size_t si,
-    const char *path)
+    const char *path, const char *home)
 {
 	const struct config_server	*s = &cfg->servers[si];
-	char				**specs = NULL, *pub;
-	size_t				  n, i;
+	struct cmd_key			 k;
+	char				**specs = NULL, *tag;
+	size_t				  n;
 
-	if ((pub = cmd_public_key(s)) == NULL)
+	if (cmd_public_key(s, &k) == -1)
 		return -1;
-	n = cmd_listen_specs(cfg, si, &specs);
+	tag = setup_tag(home, s->name);
+	n = setup_listen_specs(cfg, si, &specs);
 	buf_printf(b, "# ==== tunnels server-setup for server \"%s\": "
-	    "%s@%s port %d\n# (generated by tunnels %s from %s)\n\n", s->name,
-	    s->user, s->host, s->port, TUNNELS_VERSION, path);
-	cmd_setup_keys(b, s, specs, n, pub);
+	    "%s@%s port %d\n# (generated by tunnels %s from %s)\n# tunnels "
+	    "server-setup --script --server %s | ssh root@%s sh\n# does all "
+	    "of this on the server, and again after every change.\n\n",
+	    s->name, s->user, s->host, s->port, TUNNELS_VERSION, path,
+	    s->name, s->host);
+	cmd_setup_keys(b, s, specs, n, &k, tag);
 	cmd_setup_sshd(b, cfg, si, specs, n);
 	cmd_setup_certbot(b, cfg, si, path);
-	for (i = 0; i < n; i++)
-		free(specs[i]);
-	free(specs);
-	free(pub);
+	setup_specs_free(specs, n);
+	free(tag);
+	cmd_key_clear(&k);
 	return 0;
+}
+
+/*
+ * This home's default name: the host name up to its first dot, and for
+ * a config other than tunnels.yaml (an instance's), "-" and its name.
+ */
+static char *
+cmd_default_home(const char *path)
+{
+	char		 host[256], *name, *home;
+	const char	*base;
+	size_t		 len;
+
+	if (gethostname(host, sizeof host) == -1)
+		snprintf(host, sizeof host, "home");
+	host[sizeof host - 1] = '\0';
+	host[strcspn(host, ".")] = '\0';
+	base = strrchr(path, '/') != NULL ? strrchr(path, '/') + 1 : path;
+	len = strlen(base);
+	if (len > 5 && strcmp(base + len - 5, ".yaml") == 0)
+		len -= 5;
+	else if (len > 4 && strcmp(base + len - 4, ".yml") == 0)
+		len -= 4;
+	if (len == 0 || (len == 7 && strncmp(base, "tunnels", 7) == 0))
+		name = xstrdup(host);
+	else
+		name = xasprintf("%s-%.*s", host, (int)len, base);
+	home = setup_home_from(name);
+	free(name);
+	return home;
+}
+
+/* --script: the converging script for one server. */
+static int
+cmd_setup_script(const struct config *cfg, size_t si, const char *path,
+    const char *home, const char *email)
+{
+	struct setup_script_opts	 so;
+	struct cmd_key			 k;
+	struct buf			 b, warn;
+	int				 rc;
+
+	if (cmd_public_key(&cfg->servers[si], &k) == -1)
+		return CMD_EXIT_FAIL;
+	memset(&so, 0, sizeof so);
+	so.version = TUNNELS_VERSION;
+	so.config_path = path;
+	so.home = home;
+	so.pub = k.pub;
+	so.comment = k.comment;
+	so.email = email;
+	buf_init(&b);
+	buf_init(&warn);
+	setup_script_render(cfg, si, &so, &b, &warn);
+	rc = cmd_print_buf(&b);
+	cmd_print_warnings(&warn);
+	buf_clear(&warn);
+	buf_clear(&b);
+	cmd_key_clear(&k);
+	return rc;
+}
+
+/* 1 if an email address is safe to hand to certbot as one argument. */
+static int
+cmd_email_ok(const char *s)
+{
+	const char	*at = strchr(s, '@');
+
+	if (at == NULL || at == s || at[1] == '\0' || strlen(s) > 254)
+		return 0;
+	for (; *s != '\0'; s++)
+		if (*s <= ' ' || *s >= 0x7f || strchr("'\"\\`$;&|<>()", *s))
+			return 0;
+	return 1;
 }
 
 /* tunnels server-setup: what the SSH server needs. */
@@ -301,16 +356,21 @@ cmd_server_setup(int argc, char **argv)
 	static const struct option	 longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "server", required_argument, NULL, CMD_OPT_SERVER },
+		{ "script", no_argument, NULL, CMD_OPT_SCRIPT },
+		{ "home", required_argument, NULL, CMD_OPT_HOME },
+		{ "email", required_argument, NULL, CMD_OPT_EMAIL },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct config			*cfg = NULL;
 	struct buf			 b;
 	const char			*path = CONFIG_DEFAULT_PATH;
-	const char			*server = NULL;
+	const char			*server = NULL, *email = NULL;
+	char				*home = NULL;
 	ssize_t				 only = -1;
 	size_t				 si;
 	int				 ch, rc = CMD_EXIT_USAGE, first = 1;
+	int				 script = 0;
 
 	buf_init(&b);
 	optind = 1;
@@ -322,10 +382,32 @@ cmd_server_setup(int argc, char **argv)
 		case CMD_OPT_SERVER:
 			server = optarg;
 			break;
+		case CMD_OPT_SCRIPT:
+			script = 1;
+			break;
+		case CMD_OPT_HOME:
+			if (!setup_home_ok(optarg)) {
+				fprintf(stderr, "tunnels: invalid --home \"%s\": "
+				    "1-%d of A-Z a-z 0-9 . _ -, not starting "
+				    "with a dot\n", optarg, SETUP_HOME_MAX);
+				goto usage;
+			}
+			free(home);
+			home = xstrdup(optarg);
+			break;
+		case CMD_OPT_EMAIL:
+			if (!cmd_email_ok(optarg)) {
+				fprintf(stderr, "tunnels: invalid --email "
+				    "\"%s\"\n", optarg);
+				goto usage;
+			}
+			email = optarg;
+			break;
 		case 'h':
 			printf("usage: tunnels %s\n\n%s\n",
 			    CMD_SERVER_SETUP_USAGE, CMD_SERVER_SETUP_HELP);
-			return CMD_EXIT_OK;
+			rc = CMD_EXIT_OK;
+			goto out;
 		default:
 			goto usage;
 		}
@@ -338,6 +420,24 @@ cmd_server_setup(int argc, char **argv)
 	rc = CMD_EXIT_USAGE;
 	if (server != NULL && (only = cmd_find_server(cfg, path, server)) == -1)
 		goto out;
+	if (home == NULL)
+		home = cmd_default_home(path);
+	if (script) {
+		/* The script runs on one server: it must know which. */
+		if (only == -1 && cfg->n_servers != 1) {
+			fprintf(stderr, "tunnels: %s has %zu servers: the "
+			    "script is for one, name it with --server (",
+			    path, cfg->n_servers);
+			for (si = 0; si < cfg->n_servers; si++)
+				fprintf(stderr, "%s%s", si > 0 ? ", " : "",
+				    cfg->servers[si].name);
+			fprintf(stderr, ")\n");
+			goto out;
+		}
+		rc = cmd_setup_script(cfg, only == -1 ? 0 : (size_t)only, path,
+		    home, email);
+		goto out;
+	}
 	rc = CMD_EXIT_OK;
 	for (si = 0; si < cfg->n_servers; si++) {
 		if (only != -1 && (size_t)only != si)
@@ -345,7 +445,7 @@ cmd_server_setup(int argc, char **argv)
 		if (!first)
 			buf_printf(&b, "\n\n");
 		first = 0;
-		if (cmd_setup_server(&b, cfg, si, path) == -1)
+		if (cmd_setup_server(&b, cfg, si, path, home) == -1)
 			rc = CMD_EXIT_FAIL;
 	}
 	/* All or nothing: half the instructions would mislead. */
@@ -355,6 +455,7 @@ cmd_server_setup(int argc, char **argv)
 usage:
 	fprintf(stderr, "usage: tunnels %s\n", CMD_SERVER_SETUP_USAGE);
 out:
+	free(home);
 	buf_clear(&b);
 	config_free(cfg);
 	return rc;

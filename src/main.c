@@ -707,9 +707,10 @@ cmd_run(int argc, char **argv)
 	if (d.watchdog_ms > 0)
 		loop_timer_in(d.loop, &d.watchdog, d.watchdog_ms);
 	supervisor_on_change(d.sv, daemon_changed, &d);
-	log_notice(NULL, NULL, "tunnels %s starting: %s, %zu servers, %zu "
-	    "tunnels", TUNNELS_VERSION, d.path, cfg->n_servers,
-	    cfg->n_tunnels);
+	log_notice(NULL, NULL, "tunnels %s starting: %s, %zu server%s, %zu "
+	    "tunnel%s", TUNNELS_VERSION, d.path, cfg->n_servers,
+	    cfg->n_servers == 1 ? "" : "s", cfg->n_tunnels,
+	    cfg->n_tunnels == 1 ? "" : "s");
 	supervisor_start(d.sv);
 	if (loop_run(d.loop) == 0)
 		rc = CMD_EXIT_OK;

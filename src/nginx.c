@@ -137,6 +137,10 @@ nginx_header(const struct nginx_options *o, struct buf *out)
 
 	buf_printf(out, NGINX_HEADER_MARK "%s from %s -- do not edit;\n",
 	    o->version != NULL ? o->version : "", path);
+	if (o->regen != NULL) {
+		buf_printf(out, "# regenerate with: %s\n", o->regen);
+		return;
+	}
 	buf_printf(out, "# regenerate with: tunnels nginx -c %s", path);
 	if (o->out_dir != NULL)
 		buf_printf(out, " -o %s", o->out_dir);
@@ -151,13 +155,12 @@ nginx_header(const struct nginx_options *o, struct buf *out)
 
 /* The two listen lines (IPv4 and IPv6) of one port. */
 static void
-nginx_listen(struct buf *out, int port, int tls, int dflt)
+nginx_listen(struct buf *out, int port, int tls)
 {
 	const char	*opts = tls ? " ssl http2" : "";
-	const char	*def = dflt ? " default_server" : "";
 
-	buf_printf(out, "\tlisten %d%s%s;\n", port, opts, def);
-	buf_printf(out, "\tlisten [::]:%d%s%s;\n", port, opts, def);
+	buf_printf(out, "\tlisten %d%s;\n", port, opts);
+	buf_printf(out, "\tlisten [::]:%d%s;\n", port, opts);
 }
 
 /* The server_name line. */
@@ -213,7 +216,7 @@ nginx_redirect_block(const struct config_nginx *n,
     const struct nginx_options *o, struct buf *out)
 {
 	buf_printf(out, "server {\n");
-	nginx_listen(out, o->http_port, 0, 0);
+	nginx_listen(out, o->http_port, 0);
 	nginx_server_name(n, out);
 	buf_printf(out, "\n");
 	nginx_acme(n, out);
@@ -245,7 +248,7 @@ nginx_pending_block(const struct config_tunnel *t,
 	buf_printf(out, "\n# then regenerate this file (see the top) and "
 	    "reload nginx.\n");
 	buf_printf(out, "server {\n");
-	nginx_listen(out, o->http_port, 0, 0);
+	nginx_listen(out, o->http_port, 0);
 	nginx_server_name(n, out);
 	buf_printf(out, "\n");
 	nginx_acme(n, out);
@@ -287,7 +290,7 @@ nginx_render_tunnel(const struct config *cfg, const struct config_tunnel *t,
 	    n->tls != CONFIG_TLS_OFF ? "https" : "http", upstream);
 	if (n->tls == CONFIG_TLS_OFF) {
 		buf_printf(out, "server {\n");
-		nginx_listen(out, o->http_port, 0, 0);
+		nginx_listen(out, o->http_port, 0);
 		nginx_server_name(n, out);
 		if (n->client_max_body_size != NULL)
 			buf_printf(out, "\tclient_max_body_size %s;\n",
@@ -307,7 +310,7 @@ nginx_render_tunnel(const struct config *cfg, const struct config_tunnel *t,
 		goto out;
 	}
 	buf_printf(out, "server {\n");
-	nginx_listen(out, o->https_port, 1, 0);
+	nginx_listen(out, o->https_port, 1);
 	nginx_server_name(n, out);
 	buf_printf(out, "\n\tssl_certificate %s;\n"
 	    "\tssl_certificate_key %s;\n"
@@ -337,23 +340,31 @@ nginx_map(struct buf *out)
 	    "}\n");
 }
 
-/* The catch-all servers: unknown Host names never reach a tunnel. */
+/*
+ * The catch-all servers: unknown Host names never reach a tunnel. They
+ * are not default_server and have no server_name, so they never clash
+ * with a default server someone else declared (Debian's own default
+ * site, another config's): this file sorts first in conf.d, so they are
+ * nginx's default for their ports unless another file names one, and
+ * then that one answers unknown names. tls: also the 443 catch-all.
+ */
 static void
-nginx_defaults(const struct config *cfg, const struct nginx_options *o,
-    struct buf *out)
+nginx_defaults(int tls, const struct nginx_options *o, struct buf *out)
 {
 	buf_printf(out, "\n# Unknown Host: close the connection without an "
-	    "answer (444).\n"
+	    "answer (444). Not\n# default_server: a default server declared "
+	    "elsewhere (Debian's default\n# site) answers unknown names "
+	    "instead, and nothing clashes.\n"
 	    "server {\n");
-	nginx_listen(out, o->http_port, 0, 1);
-	buf_printf(out, "\tserver_name _;\n\treturn 444;\n}\n");
-	if (!nginx_any_tls(cfg))
+	nginx_listen(out, o->http_port, 0);
+	buf_printf(out, "\treturn 444;\n}\n");
+	if (!tls)
 		return;
 	/* No certificate needed: the handshake itself is refused. */
 	buf_printf(out, "\n# Unknown TLS name (SNI): refuse the handshake.\n"
 	    "server {\n");
-	nginx_listen(out, o->https_port, 1, 1);
-	buf_printf(out, "\tserver_name _;\n\tssl_reject_handshake on;\n}\n");
+	nginx_listen(out, o->https_port, 1);
+	buf_printf(out, "\tssl_reject_handshake on;\n}\n");
 }
 
 /* 00-tunnels-default.conf. */
@@ -363,7 +374,19 @@ nginx_render_default(const struct config *cfg, const struct nginx_options *o,
 {
 	nginx_header(o, out);
 	nginx_map(out);
-	nginx_defaults(cfg, o, out);
+	nginx_defaults(nginx_any_tls(cfg), o, out);
+}
+
+/* 00-tunnels-default.conf as several configs share it (no config named). */
+void
+nginx_render_shared_default(const struct nginx_options *o, struct buf *out)
+{
+	buf_printf(out, NGINX_HEADER_MARK "%s -- do not edit; shared by every "
+	    "tunnels config\n# on this server (tunnels server-setup --script "
+	    "writes the same bytes for each).\n",
+	    o->version != NULL ? o->version : "");
+	nginx_map(out);
+	nginx_defaults(1, o, out);
 }
 
 /* The blocks of every nginx tunnel of server si. */
@@ -383,14 +406,22 @@ nginx_server_blocks(const struct config *cfg, size_t si,
 	return n;
 }
 
+/* The header of a server's file. */
+void
+nginx_render_server_head(const struct config *cfg, size_t si,
+    const struct nginx_options *o, struct buf *out)
+{
+	nginx_header(o, out);
+	buf_printf(out, "# Server %s (%s): its tunnels with an nginx: "
+	    "section.\n", cfg->servers[si].name, cfg->servers[si].host);
+}
+
 /* tunnels-<server>.conf. */
 void
 nginx_render_server(const struct config *cfg, size_t si,
     const struct nginx_options *o, struct buf *out, struct buf *warn)
 {
-	nginx_header(o, out);
-	buf_printf(out, "# Server %s (%s): its tunnels with an nginx: "
-	    "section.\n", cfg->servers[si].name, cfg->servers[si].host);
+	nginx_render_server_head(cfg, si, o, out);
 	/* An empty file still replaces blocks of tunnels since removed. */
 	if (nginx_server_blocks(cfg, si, o, out, warn) == 0)
 		buf_printf(out, "\n# (no tunnel with an nginx: section)\n");
@@ -405,7 +436,7 @@ nginx_render(const struct config *cfg, const struct nginx_options *o,
 
 	nginx_header(o, out);
 	nginx_map(out);
-	nginx_defaults(cfg, o, out);
+	nginx_defaults(nginx_any_tls(cfg), o, out);
 	for (si = 0; si < cfg->n_servers; si++) {
 		if (o->server != NULL &&
 		    strcmp(cfg->servers[si].name, o->server) != 0)

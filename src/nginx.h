@@ -28,6 +28,8 @@ struct nginx_options {
 	const char	*server;	/* only this config server; NULL: all */
 	int		 http_port;	/* default NGINX_HTTP_PORT */
 	int		 https_port;	/* default NGINX_HTTPS_PORT */
+	/* The header's "regenerate with" command; NULL: tunnels nginx. */
+	const char	*regen;
 	/*
 	 * Optional: 1 if a file exists on the nginx host. When set, a
 	 * letsencrypt tunnel whose certificate is missing gets a port-80
@@ -47,10 +49,22 @@ int	 nginx_any_tls(const struct config *);
 
 /*
  * 00-tunnels-default.conf: header, the $connection_upgrade map and the
- * catch-all default servers answering 444 (port 80; and 443 with
- * ssl_reject_handshake when any tunnel uses TLS).
+ * catch-all servers answering 444 (port 80; and 443 with
+ * ssl_reject_handshake when any tunnel uses TLS), not default_server.
  */
 void	 nginx_render_default(const struct config *,
+	    const struct nginx_options *, struct buf *out);
+
+/*
+ * 00-tunnels-default.conf as every config on one server shares it: the
+ * same bytes whatever the config (a header naming none, the map, both
+ * catch-all servers).
+ */
+void	 nginx_render_shared_default(const struct nginx_options *,
+	    struct buf *out);
+
+/* The header of tunnels-<server>.conf (what precedes the blocks). */
+void	 nginx_render_server_head(const struct config *, size_t si,
 	    const struct nginx_options *, struct buf *out);
 
 /*

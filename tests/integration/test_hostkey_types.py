@@ -160,7 +160,9 @@ def test_rsa_user_key(world):
     assert r.returncode == 0, r.stdout + r.stderr
     active = [l for l in r.stdout.splitlines() if l.startswith("restrict")]
     assert len(active) == 1, r.stdout
-    assert active[0].endswith(" %s tunnels@s1" % key.pub_line), active
+    # The key's own comment (ssh-keygen's -C), then the tag of this home.
+    assert re.search(r" %s id_rsa tunnels:[A-Za-z0-9._-]+/s1$" %
+                     re.escape(key.pub_line), active[0]), active
     assert key.pub_line.startswith("ssh-rsa ")
 
     sshd = world.sshd("sshd1", authorized=[active[0]])

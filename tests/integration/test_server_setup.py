@@ -73,15 +73,15 @@ def test_authorized_line_permits_exactly_the_configured_forwards(world):
     # server-setup runs before the server exists: no known_hosts needed.
     cfg_setup, _ = world.write_config({"vps": server_entry(world)},
                                       allowed, name="setup.yaml")
-    text = setup_output(world, cfg_setup, "--server", "vps")
+    text = setup_output(world, cfg_setup, "--server", "vps", "--home", "h1")
     line, alt = key_lines(text)
     pub = world.user_key.pub_line
     assert line == ('restrict,port-forwarding,'
                     'permitlisten="127.0.0.1:%d",permitlisten="[::1]:%d" '
-                    '%s tunnels@vps' % (pa, p6, pub))
+                    '%s tunnels tunnels:h1/vps' % (pa, p6, pub))
     assert alt == ('restrict,port-forwarding,command="/bin/false",'
                    'permitlisten="127.0.0.1:%d",permitlisten="[::1]:%d" '
-                   '%s tunnels@vps' % (pa, p6, pub))
+                   '%s tunnels tunnels:h1/vps' % (pa, p6, pub))
     block = match_block(text)
     assert "\tPermitListen 127.0.0.1:%d [::1]:%d" % (pa, p6) in block
     assert "\tAllowTcpForwarding remote" in block

@@ -21,6 +21,9 @@
 # (recorded PIDs, or processes inside its own cgroup).
 #
 # Environment:
+#   SDTEST_PROFILE vps: a bare Debian VPS for tests/integration/test_vps.py
+#                  (OpenSSH's server, nginx and certbot, no tunnels binary;
+#                  defaults: dir <repo>/build/sdtest-vps, name tunnels-vps)
 #   SDTEST_DIR     work dir (default <repo>/build/sdtest); holds rootfs/
 #   SDTEST_NAME    machine and cgroup name (default tunnels-sdtest)
 #   SDTEST_BIN     binary whose runtime libraries the rootfs needs
@@ -32,14 +35,27 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
-W=${SDTEST_DIR:-$REPO/build/sdtest}
+case ${SDTEST_PROFILE:-} in
+"")
+	W=${SDTEST_DIR:-$REPO/build/sdtest}
+	NAME=${SDTEST_NAME:-tunnels-sdtest}
+	BIN=${SDTEST_BIN:-$REPO/build/tunnels}
+	# procps: /bin/kill; man-db: `systemd-analyze verify` runs man for
+	# each Documentation=man: entry (and so checks the installed pages).
+	BASE_PKGS=systemd,systemd-sysv,dbus,procps,libyaml-0-2,man-db ;;
+vps)
+	W=${SDTEST_DIR:-$REPO/build/sdtest-vps}
+	NAME=${SDTEST_NAME:-tunnels-vps}
+	BIN=${SDTEST_BIN:-/nonexistent}
+	# What a fresh VPS has after `apt-get install openssh-server nginx
+	# certbot`; debootstrap does not resolve virtual packages, so
+	# python3-cryptography's cffi backend is named.
+	BASE_PKGS=systemd,systemd-sysv,dbus,procps,openssh-server,nginx,certbot,python3-cffi-backend ;;
+*)
+	echo "sdtest: unknown SDTEST_PROFILE '$SDTEST_PROFILE'" >&2; exit 2 ;;
+esac
 ROOT=$W/rootfs
-NAME=${SDTEST_NAME:-tunnels-sdtest}
 CG=$NAME
-BIN=${SDTEST_BIN:-$REPO/build/tunnels}
-# procps: /bin/kill; man-db: `systemd-analyze verify` runs man for each
-# Documentation=man: entry (and so checks the installed pages).
-BASE_PKGS=systemd,systemd-sysv,dbus,procps,libyaml-0-2,man-db
 
 log() { echo "sdtest: $*" >&2; }
 die() { log "$*"; exit 1; }
