@@ -1,9 +1,9 @@
 # tunnels — SSH reverse-tunnel supervisor.
 #
 #   make            build build/tunnels
-#   make deps       install (apt-get, idempotent) what build and run need
-#   make test-deps  also what the tests, demo and bench need (no service
-#                   is left running or enabled)
+#   make deps       install (apt-get, idempotent) what build, tests, demo
+#                   and bench need (no service is left running or enabled)
+#   make build-deps only what building and running need (the install path)
 #   make test       unit + integration tests, under ASan/UBSan
 #   make demo       a request through a real tunnel on loopback
 #   make bench      comparison with ssh -R
@@ -78,7 +78,7 @@ L2T_BINS   = $(L2T_SRCS:tests/libssh2/%.c=$(B)/libssh2-tests/%)
 PYTHON	 = /usr/bin/python3
 PYTEST	 = $(PYTHON) -m pytest
 
-.PHONY: all asan test unit integration deps test-deps demo bench install \
+.PHONY: all asan test unit integration deps build-deps demo bench install \
 	uninstall \
 	clean check-style libssh2-tests
 
@@ -132,14 +132,15 @@ unit: $(UNIT_BINS)
 integration: $(B)/tunnels $(B)/asan/tunnels $(L2T_BINS)
 	TUNNELS_BIN=$(CURDIR)/$(B)/asan/tunnels $(PYTEST) -q tests/integration
 
-# deps: what building and running need; test-deps: also what the tests,
-# the demo and the bench need (never left running or enabled).
-deps:
+# build-deps: what building and running need (the install path); deps:
+# also what the tests, the demo and the bench need (never left running or
+# enabled).
+build-deps:
 	@sh tests/deps.sh build
 	@pkg-config --atleast-version=$(LIBSSH2_MIN) libssh2 2>/dev/null || \
 	    sh contrib/libssh2/build.sh $(SSH2_DIR)
 
-test-deps: deps
+deps: build-deps
 	@sh tests/deps.sh test
 
 demo: $(B)/tunnels

@@ -3,9 +3,9 @@
 # only when something is missing.
 #
 #   deps.sh build   what `make`, `make install` and the daemon need
-#                   (make deps)
+#                   (make build-deps)
 #   deps.sh test    that, plus what the tests, the demo and the bench
-#                   need (make test-deps)
+#                   need (make deps)
 #
 # Nothing installed here is left running or enabled: the tests start
 # their own sshd, nginx and the rest on allocated ports. While apt-get

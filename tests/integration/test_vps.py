@@ -54,12 +54,12 @@ def sdtest(*args, timeout=120):
 
 @pytest.fixture(scope="module", autouse=True)
 def requirements():
-    """A missing tool is a failure, not a skip: make test-deps installs
+    """A missing tool is a failure, not a skip: make deps installs
     them."""
     missing = [t for t in ("systemd-nspawn", "debootstrap", "nsenter",
                            "pebble", "openssl", "dash", "shellcheck")
                if not shutil.which(t)]
-    assert not missing, "missing %s (run make test-deps)" % ", ".join(
+    assert not missing, "missing %s (run make deps)" % ", ".join(
         missing)
     assert os.geteuid() == 0, "the VPS tests boot a container: root"
 
