@@ -413,7 +413,9 @@ forward_wait_detail(struct forward *f, enum forward_wait why,
 		msg = xasprintf("server refused to listen on %s: not permitted "
 		    "by its policy (PermitListen/permitlisten, "
 		    "AllowTcpForwarding, a privileged port) or in use by "
-		    "another program; retry in %llds", remote,
+		    "another program; to allow it, apply `tunnels "
+		    "server-setup --script` on the server, then `tunnels "
+		    "reload`; retry in %llds", remote,
 		    (long long)(delay + 999) / 1000);
 		break;
 	}

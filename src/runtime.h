@@ -18,6 +18,7 @@ struct runtime {
 	int64_t		  backoff_max_ms;
 	const char	 *state_dir;	/* NULL: memory only */
 	const char	 *state_name;	/* config file stem: state file prefix */
+	uint64_t	  config_gen;	/* bumps with every reload applied */
 	void		(*changed)(void *arg);
 	void		 *changed_arg;
 };

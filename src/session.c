@@ -109,6 +109,8 @@ struct session {
 	char				*passphrase;
 	char				*disconnect_msg;
 	int64_t				 up_at_ms;
+	uint64_t			 auth_gen;	/* rt->config_gen at login */
+	int				 refresh;	/* log in again (policy) */
 	int				 alive_expired;
 	int				 pumped;	/* a listener reads */
 
@@ -791,6 +793,7 @@ session_up(struct session *s)
 	session_forget_passphrase(s);
 	s->connects++;
 	s->up_at_ms = now;
+	s->auth_gen = s->rt->config_gen;
 	s->link.last_rx_ms = now;
 	if (s->loglim.suppressed > 0)
 		log_info(s->name, NULL, "the previous failure repeated %u more "
@@ -1010,6 +1013,17 @@ session_on_refused(struct session *s, struct forward *f)
 	}
 	/* Granted before in this run, or a previous session existed. */
 	stale = forward_ever_up(f) || reclaim_had_previous(r);
+	if (!stale && s->auth_gen != s->rt->config_gen) {
+		/*
+		 * sshd applies a key's options (permitlisten) and Match
+		 * blocks at login only: a tunnel added by a reload, refused
+		 * on a session that logged in before it, may be allowed by
+		 * the server's current policy. Log in again (once per
+		 * reload) before calling it a policy refusal.
+		 */
+		s->refresh = 1;
+		return;
+	}
 	if (!stale)
 		forward_wait(f, FORWARD_WAIT_POLICY);
 	else if (!s->cfg->reclaim_stale_port)
@@ -1144,6 +1158,15 @@ session_run(struct session *s, uint32_t events)
 		i++;
 	}
 	s->pumped = pumped;
+	if (s->refresh) {
+		s->refresh = 0;
+		session_fail(s, SESSION_FAIL_LOST, "a tunnel added or changed "
+		    "by the reload was refused on a session that logged in "
+		    "before it: logging in again, so that the server applies "
+		    "its current policy (sshd reads a key's permitlisten at "
+		    "login)");
+		return;
+	}
 	/*
 	 * epoll reports a hang-up even when we do not watch for input: with
 	 * no reader, let a probe read and find out what happened.

@@ -273,6 +273,8 @@ supervisor_reload(struct supervisor *sv, struct config *nc)
 	sv->cfg = nc;
 	config_free(oc);
 	sv->reloads++;
+	/* Sessions up now logged in under the previous config (session.c). */
+	sv->rt.config_gen++;
 	free(sv->reload_error);
 	sv->reload_error = NULL;
 	supervisor_changed(sv);
