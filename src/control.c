@@ -460,8 +460,15 @@ control_query_peer(const char *path, int timeout_ms, char **out, long *peer,
 		return -1;
 	}
 	if (connect(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
-		*cause = xasprintf("no tunnels daemon answers on %s: %s", path,
-		    strerror(errno));
+		/* The socket is 0600: the daemon runs, we may not ask it. */
+		if (errno == EACCES || errno == EPERM)
+			*cause = xasprintf("the tunnels daemon's control socket "
+			    "%s is open to its own user only (mode 0600): run "
+			    "this as root or as that user (sudo tunnels ...)",
+			    path);
+		else
+			*cause = xasprintf("no tunnels daemon answers on %s: %s",
+			    path, strerror(errno));
 		goto out;
 	}
 	if (peer != NULL) {
