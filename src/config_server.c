@@ -146,9 +146,15 @@ config_parse_servers(struct config_ctx *ctx, yaml_node_t *key,
 		    "server names");
 		return;
 	}
-	for (i = 0; i < config_map_len(val); i++) {
+	for (i = 0; i < config_map_len(val) && !config_errors_full(ctx);
+	    i++) {
 		pair = &val->data.mapping.pairs.start[i];
 		k = config_node(ctx, pair->key);
+		if (i == CONFIG_SERVERS_MAX) {
+			config_error_at(ctx, k, "more than %d servers",
+			    CONFIG_SERVERS_MAX);
+			break;
+		}
 		if ((name = config_scalar(k)) == NULL) {
 			config_error_at(ctx, k, "server names must be plain "
 			    "strings");

@@ -372,12 +372,16 @@ cmd_status(int argc, char **argv)
 {
 	struct json	*doc;
 	const char	*path;
-	char		*control, *raw = NULL;
+	char		*control, *raw = NULL, *cause;
 	int		 json = 0, rc;
 
 	if (parse_common(argc, argv, &path, &json) == -1)
 		return CMD_EXIT_USAGE;
-	control = config_control_path(path);
+	if ((control = config_control_path(path, &cause)) == NULL) {
+		fprintf(stderr, "tunnels: %s\n", cause);
+		free(cause);
+		return CMD_EXIT_NOTCONFIGURED;
+	}
 	doc = status_fetch(control, &raw);
 	free(control);
 	if (doc == NULL)
@@ -399,7 +403,7 @@ cmd_reload(int argc, char **argv)
 {
 	struct json	*doc;
 	const char	*path, *err, *mainpid;
-	char		*control;
+	char		*control, *cause;
 	double		 before;
 	long		 pid;
 	int64_t		 deadline;
@@ -407,7 +411,11 @@ cmd_reload(int argc, char **argv)
 
 	if (parse_common(argc, argv, &path, NULL) == -1)
 		return CMD_EXIT_USAGE;
-	control = config_control_path(path);
+	if ((control = config_control_path(path, &cause)) == NULL) {
+		fprintf(stderr, "tunnels: %s\n", cause);
+		free(cause);
+		return CMD_EXIT_NOTCONFIGURED;
+	}
 	if ((doc = status_fetch(control, NULL)) == NULL)
 		goto out;
 	pid = (long)json_get_num(doc, "pid", 0);

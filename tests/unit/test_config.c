@@ -1190,12 +1190,12 @@ static const struct config_file_case config_file_cases[] = {
 	  "@/tunnels.yaml:5:15: \"@/garbage\" is not an SSH private key\n" },
 	{ "sub", "kh", NULL,
 	  "@/tunnels.yaml:5:15: identity file \"@/sub\" is not a regular "
-	  "file\n" },
+	  "file (a directory)\n" },
 	{ "id", "nokh", NULL,
 	  "@/tunnels.yaml:6:18: known_hosts file \"@/nokh\" does not exist\n" },
 	{ "id", "sub", NULL,
 	  "@/tunnels.yaml:6:18: known_hosts file \"@/sub\" is not a regular "
-	  "file\n" },
+	  "file (a directory)\n" },
 	/* known_hosts is read as the daemon reads it. */
 	{ "id", "khbad", NULL,
 	  "@/tunnels.yaml:6:18: @/khbad:3: the ssh-ed25519 key is not valid "
@@ -1365,7 +1365,7 @@ test_config_load(void **state)
 	assert_null(cfg);
 	assert_int_equal(errs.n, 1);
 	assert_int_equal(errs.v[0].line, 0);
-	want = xasprintf("cannot read \"%s\": Is a directory", path);
+	want = xstrdup("not a regular file (a directory)");
 	assert_string_equal(errs.v[0].msg, want);
 	free(want);
 	free(path);
@@ -1408,13 +1408,14 @@ test_config_control_path(void **state)
 		{ ": : :\n", CONFIG_DEFAULT_CONTROL },
 		{ "control: rel.sock\n", NULL },
 	};
-	char	*path, *got, *dir;
+	char	*path, *got, *dir, *cause;
 	size_t	 i;
 
 	(void)state;
 	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		path = control_file(cases[i].text);
-		got = config_control_path(path);
+		got = config_control_path(path, &cause);
+		assert_null(cause);
 		if (cases[i].want != NULL)
 			assert_string_equal(got, cases[i].want);
 		else {
@@ -1426,7 +1427,8 @@ test_config_control_path(void **state)
 		unlink(path);
 		free(path);
 	}
-	got = config_control_path("/nonexistent/tunnels.yaml");
+	got = config_control_path("/nonexistent/tunnels.yaml", &cause);
+	assert_null(cause);
 	assert_string_equal(got, CONFIG_DEFAULT_CONTROL);
 	free(got);
 }
