@@ -153,6 +153,8 @@ FUZZ_RUN	 = set -e; for t in $(FUZZ_TARGETS); do \
 	done
 
 .PHONY: fuzz fuzz-build fuzz-smoke
+# Kept between builds (make would delete them as intermediates).
+.SECONDARY: $(FUZZ_OBJS)
 fuzz-build: $(FUZZ_BINS)
 
 fuzz: fuzz-build
