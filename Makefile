@@ -128,7 +128,7 @@ integration: $(B)/tunnels $(B)/asan/tunnels $(L2T_BINS)
 # leaves the input in build/fuzz/artifacts.
 FUZZ_CC		?= clang-14
 FUZZ_SECONDS	?= 60
-FUZZ_SMOKE_SECONDS ?= 5
+FUZZ_SMOKE_SECONDS ?= 4
 FUZZ_TIMEOUT	?= 10
 FUZZ_TARGETS	 = config keyfile knownhosts kexinit json
 FUZZ_MODS	 = util addr rfile base64 keyfile knownhosts config config_yaml \

@@ -534,7 +534,7 @@ config_read(const char *path, char **text, size_t *len,
 	struct stat	 st;
 	const char	*notreg;
 	char		*buf = NULL;
-	size_t		 n = 0;
+	size_t		 n = 0, size;
 	ssize_t		 r;
 	int		 fd, rv = -1;
 
@@ -548,10 +548,16 @@ config_read(const char *path, char **text, size_t *len,
 	}
 	if (st.st_size > CONFIG_FILE_MAX)
 		goto big;
-	buf = xmalloc(CONFIG_FILE_MAX + 1);
-	/* Read one byte more than allowed: the file may have grown. */
+	/* Sized by fstat, one byte more to notice a file that grew. */
+	size = (size_t)st.st_size + 1;
+	buf = xmalloc(size);
+	/* Read one byte more than allowed to notice oversized files. */
 	while (n <= CONFIG_FILE_MAX) {
-		r = read(fd, buf + n, CONFIG_FILE_MAX + 1 - n);
+		if (n == size) {
+			size = CONFIG_FILE_MAX + 1;
+			buf = xrealloc(buf, size);
+		}
+		r = read(fd, buf + n, size - n);
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r == -1)

@@ -7,7 +7,7 @@ PKGS="build-essential pkg-config cmake libssl-dev libyaml-dev libsystemd-dev
 libcmocka-dev openssh-server openssh-client nginx-light python3
 python3-pytest socat curl iproute2 nftables procps psmisc
 systemd-container debootstrap autossh iperf3 wrk gnuplot-nox dropbear-bin
-python3-asyncssh passwd util-linux"
+python3-asyncssh passwd util-linux clang-14 libclang-rt-14-dev"
 
 missing=""
 for p in $PKGS; do
