@@ -60,9 +60,9 @@ OBJS	 = $(SRCS:src/%.c=$(B)/obj/%.o)
 SOBJS	 = $(SRCS:src/%.c=$(B)/asan/obj/%.o)
 
 # Modules the unit tests link: no SSH session, no network.
-PURE	 = util addr algos kexinit sshmem dial config config_yaml config_server rfile \
+PURE	 = util addr algos kexinit sshmem dial config config_yaml config_server \
 	   config_files config_tunnel keyfile knownhosts backoff nginx json \
-	   notify base64 loop log link reclaim ssherr
+	   notify base64 loop log link reclaim ssherr rfile
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(B)/unit/%)
 PURE_OBJS  = $(foreach m,$(PURE),$(if $(wildcard src/$(m).c),$(B)/asan/obj/$(m).o))
@@ -135,9 +135,8 @@ FUZZ_MODS	 = util addr rfile base64 keyfile knownhosts config config_yaml \
 		   config_server config_tunnel config_files kexinit json
 FUZZ_SAN	 = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 		   -fno-omit-frame-pointer
-FUZZ_CFLAGS	 = -std=c11 -D_GNU_SOURCE -g -O1 $(WARN) -Wno-unknown-warning-option \
-		   $(shell pkg-config --cflags yaml-0.1 libcrypto 2>/dev/null) \
-		   $(FUZZ_SAN)
+FUZZ_CFLAGS	 = -std=c11 -D_GNU_SOURCE -g -O1 $(WARN) $(FUZZ_SAN) \
+		   $(shell pkg-config --cflags yaml-0.1 libcrypto 2>/dev/null)
 FUZZ_LIBS	:= $(shell pkg-config --libs yaml-0.1 libcrypto 2>/dev/null)
 FUZZ_OBJS	 = $(FUZZ_MODS:%=$(B)/fuzz/obj/%.o) $(B)/fuzz/obj/fuzz.o
 FUZZ_BINS	 = $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
