@@ -2,7 +2,8 @@
 #
 #   make            build build/tunnels
 #   make deps       install (apt-get, idempotent) what build, tests and demo need
-#   make test       unit + integration tests, under ASan/UBSan
+#   make test       unit + integration tests, under ASan/UBSan, fuzz smoke
+#   make fuzz       each libFuzzer target for FUZZ_SECONDS (tests/fuzz)
 #   make demo       a request through a real tunnel on loopback
 #   make bench      comparison with ssh -R
 #   make install    PREFIX=/usr/local DESTDIR=
