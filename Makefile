@@ -4,7 +4,8 @@
 #   make deps       install (apt-get, idempotent) what build, tests, demo
 #                   and bench need (no service is left running or enabled)
 #   make build-deps only what building and running need (the install path)
-#   make test       unit + integration tests, under ASan/UBSan
+#   make test       unit + integration tests, under ASan/UBSan, fuzz smoke
+#   make fuzz       each libFuzzer target for FUZZ_SECONDS (tests/fuzz)
 #   make demo       a request through a real tunnel on loopback
 #   make bench      comparison with ssh -R
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -65,7 +66,7 @@ SOBJS	 = $(SRCS:src/%.c=$(B)/asan/obj/%.o)
 # Modules the unit tests link: no SSH session, no network.
 PURE	 = util addr algos kexinit sshmem dial config config_yaml config_server \
 	   config_files config_tunnel keyfile knownhosts backoff nginx json \
-	   notify base64 loop log link reclaim ssherr setup_script
+	   notify base64 loop log link reclaim ssherr setup_script rfile
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(B)/unit/%)
 PURE_OBJS  = $(foreach m,$(PURE),$(if $(wildcard src/$(m).c),$(B)/asan/obj/$(m).o))
@@ -131,6 +132,65 @@ unit: $(UNIT_BINS)
 
 integration: $(B)/tunnels $(B)/asan/tunnels $(L2T_BINS)
 	TUNNELS_BIN=$(CURDIR)/$(B)/asan/tunnels $(PYTEST) -q tests/integration
+
+# Fuzzing: libFuzzer targets (tests/fuzz/fuzz_*.c) built with Debian's
+# clang, with ASan and UBSan, on the pure parsers only (no loop, no
+# libssh2 session). `make fuzz` runs each for FUZZ_SECONDS on a copy of
+# its seed corpus (tests/fuzz/corpus/TARGET; new inputs go to
+# build/fuzz/corpus); `make test` runs each for FUZZ_SMOKE_SECONDS. A
+# crash, a leak or an input slower than FUZZ_TIMEOUT seconds fails, and
+# leaves the input in build/fuzz/artifacts.
+FUZZ_CC		?= clang-14
+FUZZ_SECONDS	?= 60
+FUZZ_SMOKE_SECONDS ?= 4
+FUZZ_TIMEOUT	?= 10
+FUZZ_TARGETS	 = config keyfile knownhosts kexinit json
+FUZZ_MODS	 = util addr rfile base64 keyfile knownhosts config config_yaml \
+		   config_server config_tunnel config_files kexinit json
+FUZZ_SAN	 = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+		   -fno-omit-frame-pointer
+FUZZ_CFLAGS	 = -std=c11 -D_GNU_SOURCE -g -O1 $(WARN) $(FUZZ_SAN) \
+		   $(shell pkg-config --cflags yaml-0.1 libcrypto 2>/dev/null)
+FUZZ_LIBS	:= $(shell pkg-config --libs yaml-0.1 libcrypto 2>/dev/null)
+FUZZ_OBJS	 = $(FUZZ_MODS:%=$(B)/fuzz/obj/%.o) $(B)/fuzz/obj/fuzz.o
+FUZZ_BINS	 = $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
+FUZZ_RUN	 = set -e; for t in $(FUZZ_TARGETS); do \
+	    mkdir -p $(B)/fuzz/corpus/$$t $(B)/fuzz/artifacts; \
+	    echo "== fuzz_$$t: $(1) s"; \
+	    $(B)/fuzz/fuzz_$$t -max_total_time=$(1) -timeout=$(FUZZ_TIMEOUT) \
+	        -rss_limit_mb=2048 -print_final_stats=1 \
+	        -artifact_prefix=$(B)/fuzz/artifacts/$$t- \
+	        $(B)/fuzz/corpus/$$t tests/fuzz/corpus/$$t 2>$(B)/fuzz/$$t.log || \
+	        { tail -n 60 $(B)/fuzz/$$t.log; exit 1; }; \
+	    grep -E '^stat::number_of_executed_units|^Done' $(B)/fuzz/$$t.log; \
+	done
+
+.PHONY: fuzz fuzz-build fuzz-smoke
+# Kept between builds (make would delete them as intermediates).
+.SECONDARY: $(FUZZ_OBJS)
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@$(call FUZZ_RUN,$(FUZZ_SECONDS))
+
+fuzz-smoke: fuzz-build
+	@$(call FUZZ_RUN,$(FUZZ_SMOKE_SECONDS))
+
+test: fuzz-smoke
+
+$(B)/fuzz/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/fuzz/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(B)/fuzz/obj/fuzz.o: tests/fuzz/fuzz.c tests/fuzz/fuzz.h | $(B)/fuzz/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJS) \
+    $(wildcard src/*.h)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Isrc -Itests/fuzz \
+	    -o $@ $< $(FUZZ_OBJS) $(FUZZ_LIBS)
+
+$(B)/fuzz/obj:
+	mkdir -p $@
 
 # build-deps: what building and running need (the install path); deps:
 # also what the tests, the demo and the bench need (never left running or

@@ -22,9 +22,15 @@ backoff_rand(struct backoff *b)
 static int64_t
 backoff_uniform(struct backoff *b, int64_t lo, int64_t hi)
 {
+	uint64_t	span;
+
 	if (hi <= lo)
 		return lo;
-	return lo + (int64_t)(backoff_rand(b) % (uint64_t)(hi - lo + 1));
+	/* Unsigned: hi - lo + 1 must not overflow whatever the bounds. */
+	span = (uint64_t)hi - (uint64_t)lo + 1;
+	if (span == 0)
+		return (int64_t)((uint64_t)lo + backoff_rand(b));
+	return (int64_t)((uint64_t)lo + backoff_rand(b) % span);
 }
 
 /* Set up a schedule between initial_ms and max_ms. */
@@ -57,8 +63,9 @@ backoff_ceiling(const struct backoff *b)
 	int64_t		c = b->initial_ms;
 	unsigned	i;
 
+	/* c < max / 2 before doubling: c * 2 cannot overflow. */
 	for (i = 0; i < b->failures && c < b->max_ms; i++)
-		c *= 2;
+		c = c < b->max_ms / 2 ? c * 2 : b->max_ms;
 	return c < b->max_ms ? c : b->max_ms;
 }
 

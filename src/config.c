@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@
 #include "addr.h"
 #include "config.h"
 #include "config_int.h"
+#include "rfile.h"
 #include "util.h"
 
 #define CONFIG_FILE_MAX		(1024 * 1024)
@@ -101,6 +103,9 @@ config_errors_print(const struct config_errors *errs, FILE *fp)
 		fprintf(fp, "%s\n", line);
 		free(line);
 	}
+	if (errs->truncated)
+		fprintf(fp, "%s: stopped after %zu problems; fix these first\n",
+		    errs->file != NULL ? errs->file : "-", errs->n);
 }
 
 /* Error i as "FILE:LINE:COL: message", or "FILE: message" (malloc'd). */
@@ -248,33 +253,69 @@ config_resolve_server(struct config_ctx *ctx, size_t i)
 	return 0;
 }
 
-/* Report a server_name of tunnel i that an earlier tunnel already uses. */
+/* One server_name of one tunnel, for config_check_server_names. */
+struct config_sname {
+	const char	*name;
+	size_t		 tunnel, k;
+};
+
+/* Order by name, then by position in the file. */
+static int
+config_sname_cmp(const void *a, const void *b)
+{
+	const struct config_sname	*x = a, *y = b;
+	int				 c;
+
+	if ((c = strcmp(x->name, y->name)) != 0)
+		return c;
+	if (x->tunnel != y->tunnel)
+		return x->tunnel < y->tunnel ? -1 : 1;
+	return x->k < y->k ? -1 : x->k > y->k;
+}
+
+/*
+ * Report each server_name listed twice in one tunnel, or already used by
+ * an earlier tunnel (the first one). Sorted, not compared pairwise: a
+ * file may list tens of thousands of names.
+ */
 static void
-config_check_server_names(struct config_ctx *ctx, size_t i)
+config_check_server_names(struct config_ctx *ctx)
 {
 	struct config		*cfg = ctx->cfg;
-	struct config_nginx	*n = cfg->tunnels[i].nginx, *o;
-	size_t			 j, k, l;
+	struct config_nginx	*n;
+	struct config_sname	*v, *e, *first;
+	size_t			 i, k, nv = 0, total = 0;
 
-	if (n == NULL)
+	for (i = 0; i < cfg->n_tunnels; i++)
+		if ((n = cfg->tunnels[i].nginx) != NULL)
+			total += n->n_server_names;
+	if (total == 0)
 		return;
-	for (k = 0; k < n->n_server_names; k++) {
-		for (j = 0; j < i; j++) {
-			if ((o = cfg->tunnels[j].nginx) == NULL)
-				continue;
-			for (l = 0; l < o->n_server_names; l++)
-				if (strcmp(o->server_names[l],
-				    n->server_names[k]) == 0)
-					break;
-			if (l < o->n_server_names) {
-				config_error_at(ctx, ctx->tmarks[i].names[k],
-				    "server_name \"%s\" is already used by %s",
-				    n->server_names[k],
-				    ctx->tmarks[j].subject);
-				break;
-			}
+	v = xreallocarray(NULL, total, sizeof *v);
+	for (i = 0; i < cfg->n_tunnels; i++) {
+		if ((n = cfg->tunnels[i].nginx) == NULL)
+			continue;
+		for (k = 0; k < n->n_server_names; k++) {
+			v[nv].name = n->server_names[k];
+			v[nv].tunnel = i;
+			v[nv++].k = k;
 		}
 	}
+	qsort(v, nv, sizeof *v, config_sname_cmp);
+	for (first = v, e = v + 1; e < v + nv; e++) {
+		if (strcmp(e->name, first->name) != 0) {
+			first = e;
+			continue;
+		}
+		if (e[-1].tunnel == e->tunnel)
+			config_error_at(ctx, ctx->tmarks[e->tunnel].names[e->k],
+			    "server_name \"%s\" is listed twice", e->name);
+		else
+			config_error_at(ctx, ctx->tmarks[e->tunnel].names[e->k],
+			    "server_name \"%s\" is already used by %s",
+			    e->name, ctx->tmarks[first->tunnel].subject);
+	}
+	free(v);
 }
 
 /* Report the first earlier tunnel whose remote collides with tunnel i. */
@@ -334,9 +375,9 @@ config_resolve(struct config_ctx *ctx)
 		}
 		server_ok[i] = config_resolve_server(ctx, i);
 		config_check_remote(ctx, i, server_ok);
-		config_check_server_names(ctx, i);
 	}
 	free(server_ok);
+	config_check_server_names(ctx);
 }
 
 /* ---------------------------------------------------------------- */
@@ -436,6 +477,8 @@ config_parse(const char *path, const char *text, size_t len,
 		    "YAML parser"));
 		goto out;
 	}
+	if (config_yaml_limits(&ctx, text, len) == -1)
+		goto out_parser;
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text,
 	    len);
 	if (!yaml_parser_load(&parser, &doc)) {
@@ -477,22 +520,44 @@ out:
 	return cfg;
 }
 
-/* Read a whole config file into memory; 0 or -1 with an error added. */
+/*
+ * Read a whole config file into memory: 0, or with an error added -1
+ * when it cannot be read and -2 when it is no config (not a regular
+ * file, too large). Only
+ * a regular file is read, opened without blocking: a FIFO or a terminal
+ * in its place would hang check, run, a reload and status.
+ */
 static int
 config_read(const char *path, char **text, size_t *len,
     struct config_errors *errs)
 {
+	struct stat	 st;
+	const char	*notreg;
 	char		*buf = NULL;
-	size_t		 n = 0;
+	size_t		 n = 0, size;
 	ssize_t		 r;
 	int		 fd, rv = -1;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((fd = rfile_open(path, &st, &notreg)) == -1) {
+		if (notreg != NULL) {
+			config_error_add(errs, 0, 0, xasprintf("not a regular "
+			    "file (%s)", notreg));
+			return -2;
+		}
 		goto fail;
-	buf = xmalloc(CONFIG_FILE_MAX + 1);
+	}
+	if (st.st_size > CONFIG_FILE_MAX)
+		goto big;
+	/* Sized by fstat, one byte more to notice a file that grew. */
+	size = (size_t)st.st_size + 1;
+	buf = xmalloc(size);
 	/* Read one byte more than allowed to notice oversized files. */
 	while (n <= CONFIG_FILE_MAX) {
-		r = read(fd, buf + n, CONFIG_FILE_MAX + 1 - n);
+		if (n == size) {
+			size = CONFIG_FILE_MAX + 1;
+			buf = xrealloc(buf, size);
+		}
+		r = read(fd, buf + n, size - n);
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r == -1)
@@ -501,15 +566,17 @@ config_read(const char *path, char **text, size_t *len,
 			break;
 		n += (size_t)r;
 	}
-	if (n > CONFIG_FILE_MAX) {
-		config_error_add(errs, 0, 0, xasprintf("cannot read \"%s\": "
-		    "larger than %d bytes", path, CONFIG_FILE_MAX));
-		goto out;
-	}
+	if (n > CONFIG_FILE_MAX)
+		goto big;
 	*text = buf;
 	*len = n;
 	buf = NULL;
 	rv = 0;
+	goto out;
+big:
+	config_error_add(errs, 0, 0, xasprintf("too large: a configuration "
+	    "may have at most %d bytes", CONFIG_FILE_MAX));
+	rv = -2;
 	goto out;
 fail:
 	config_error_add(errs, 0, 0, xasprintf("cannot read \"%s\": %s", path,
@@ -542,7 +609,9 @@ config_control_scan(const char *text, size_t len)
 		case YAML_SEQUENCE_START_EVENT:
 			if (depth == 1)
 				want = 0;
-			depth++;
+			/* libyaml slows quadratically with depth: stop. */
+			if (++depth > CONFIG_DEPTH_MAX)
+				done = 1;
 			break;
 		case YAML_MAPPING_END_EVENT:
 		case YAML_SEQUENCE_END_EVENT:
@@ -584,19 +653,26 @@ config_control_scan(const char *text, size_t len)
 /*
  * The control socket path named by a config file, however broken the
  * rest of the file is (status and reload must reach the daemon even when
- * the file on disk no longer validates). The default when not found.
+ * the file on disk no longer validates); the default when the file
+ * cannot be read or names none. NULL with *cause ("FILE: message") when
+ * the file is no config at all: not a regular file, or too large.
  */
 char *
-config_control_path(const char *path)
+config_control_path(const char *path, char **cause)
 {
 	struct config_errors	 errs;
 	char			*text = NULL, *found, *dir;
 	size_t			 len;
+	int			 rc;
 
+	*cause = NULL;
 	memset(&errs, 0, sizeof errs);
-	if (config_read(path, &text, &len, &errs) == -1) {
+	errs.file = xstrdup(path);
+	if ((rc = config_read(path, &text, &len, &errs)) < 0) {
+		if (rc == -2)
+			*cause = config_error_text(&errs, 0);
 		config_errors_clear(&errs);
-		return xstrdup(CONFIG_DEFAULT_CONTROL);
+		return rc == -2 ? NULL : xstrdup(CONFIG_DEFAULT_CONTROL);
 	}
 	config_errors_clear(&errs);
 	found = config_control_scan(text, len);
@@ -624,7 +700,7 @@ config_load_ex(const char *path, int check_files, struct config_errors *errs)
 
 	if (errs->file == NULL)
 		errs->file = xstrdup(path);
-	if (config_read(path, &text, &len, errs) == -1)
+	if (config_read(path, &text, &len, errs) < 0)
 		return NULL;
 	cfg = config_parse(path, text, len, check_files, errs);
 	free(text);

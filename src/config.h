@@ -92,6 +92,7 @@ struct config_errors {
 	char			*file;
 	struct config_error	*v;
 	size_t			 n;
+	int			 truncated;	/* stopped after 100 errors */
 	/* Warnings: worth saying, but the config stays valid. */
 	struct config_error	*warn;
 	size_t			 n_warn;
@@ -109,8 +110,13 @@ struct config	*config_parse(const char *path, const char *text, size_t len,
 
 /* Read the file and parse it (check_files = 1). */
 struct config	*config_load(const char *path, struct config_errors *errs);
-/* The control socket a config file names, even if invalid (malloc'd). */
-char		*config_control_path(const char *path);
+/*
+ * The control socket a config file names, even if invalid (malloc'd); the
+ * default when the file is unreadable or names none. NULL with *cause
+ * "FILE: message" (malloc'd) when the file is not a regular file or is
+ * too large to be a config.
+ */
+char		*config_control_path(const char *path, char **cause);
 /* Read the file and parse it, with or without the filesystem checks. */
 struct config	*config_load_ex(const char *path, int check_files,
 		    struct config_errors *errs);

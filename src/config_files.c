@@ -6,7 +6,6 @@
  * (knownhosts.c). Only run when config_parse is asked to.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -18,6 +17,7 @@
 #include "config_int.h"
 #include "keyfile.h"
 #include "knownhosts.h"
+#include "rfile.h"
 #include "util.h"
 
 /*
@@ -29,7 +29,7 @@ config_check_secret(struct config_ctx *ctx, yaml_node_t *node,
     const char *what, const char *path)
 {
 	struct stat	 st;
-	const char	*how;
+	const char	*how, *notreg;
 	int		 fd;
 
 	if (stat(path, &st) == -1) {
@@ -42,8 +42,8 @@ config_check_secret(struct config_ctx *ctx, yaml_node_t *node,
 		return 0;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		config_error_at(ctx, node, "%s \"%s\" is not a regular file",
-		    what, path);
+		config_error_at(ctx, node, "%s \"%s\" is not a regular file "
+		    "(%s)", what, path, rfile_kind(st.st_mode));
 		return 0;
 	}
 	/* Same rule as OpenSSH: no access at all for group and others. */
@@ -58,9 +58,14 @@ config_check_secret(struct config_ctx *ctx, yaml_node_t *node,
 		    "(mode %04o); run chmod 600 \"%s\"", what, path, how,
 		    (unsigned)(st.st_mode & 07777), path);
 	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		config_error_at(ctx, node, "cannot read %s \"%s\": %s", what,
-		    path, strerror(errno));
+	/* Swapped for a FIFO since the stat: must not block either. */
+	if ((fd = rfile_open(path, &st, &notreg)) == -1) {
+		if (notreg != NULL)
+			config_error_at(ctx, node, "%s \"%s\" is not a regular "
+			    "file (%s)", what, path, notreg);
+		else
+			config_error_at(ctx, node, "cannot read %s \"%s\": %s",
+			    what, path, strerror(errno));
 		return 0;
 	}
 	close(fd);
@@ -141,8 +146,9 @@ config_check_server_files(struct config_ctx *ctx,
     const struct config_server *srv, yaml_node_t *identity,
     yaml_node_t *passphrase, yaml_node_t *known_hosts)
 {
-	struct stat	st;
-	int		fd;
+	struct stat	 st;
+	const char	*notreg;
+	int		 fd;
 
 	if (srv->identity != NULL &&
 	    config_check_secret(ctx, identity, "identity file",
@@ -166,12 +172,19 @@ config_check_server_files(struct config_ctx *ctx,
 	}
 	if (!S_ISREG(st.st_mode)) {
 		config_error_at(ctx, known_hosts, "known_hosts file \"%s\" is "
-		    "not a regular file", srv->known_hosts);
+		    "not a regular file (%s)", srv->known_hosts,
+		    rfile_kind(st.st_mode));
 		return;
 	}
-	if ((fd = open(srv->known_hosts, O_RDONLY | O_CLOEXEC)) == -1) {
-		config_error_at(ctx, known_hosts, "cannot read known_hosts "
-		    "file \"%s\": %s", srv->known_hosts, strerror(errno));
+	if ((fd = rfile_open(srv->known_hosts, &st, &notreg)) == -1) {
+		if (notreg != NULL)
+			config_error_at(ctx, known_hosts, "known_hosts file "
+			    "\"%s\" is not a regular file (%s)",
+			    srv->known_hosts, notreg);
+		else
+			config_error_at(ctx, known_hosts, "cannot read "
+			    "known_hosts file \"%s\": %s", srv->known_hosts,
+			    strerror(errno));
 		return;
 	}
 	close(fd);

@@ -15,6 +15,27 @@
 #include "config.h"
 
 #define CONFIG_NAME_MAX		32
+
+/*
+ * Limits on the input, far above any real configuration, that keep
+ * every file (a reload included) quick to refuse: libyaml's cost grows
+ * with the square of the nesting depth (100k levels took 20 s), the
+ * node count bounds every walk (aliases counted as what they repeat),
+ * and past CONFIG_ERRORS_MAX problems the rest of the file is skipped.
+ */
+#define CONFIG_DEPTH_MAX	64
+#define CONFIG_NODES_MAX	100000
+#define CONFIG_ANCHORS_MAX	256
+#define CONFIG_ERRORS_MAX	100
+/* The checks across tunnels compare each pair: keep them quick. */
+#define CONFIG_TUNNELS_MAX	5000
+#define CONFIG_SERVERS_MAX	1000
+/* Durations (keepalive, connect_timeout, backoff) and keepalive_count. */
+#define CONFIG_DURATION_MAX	(24 * 3600 * 1000LL)
+#define CONFIG_DURATION_MAX_TEXT "24h"
+#define CONFIG_COUNT_MAX	100
+/* max_connections: beyond a million the fd limit decides anyway. */
+#define CONFIG_LIMIT_MAX	1000000
 #define CONFIG_NAME_RULE \
 	"use 1-32 characters from a-z, 0-9, \"_\" and \"-\""
 
@@ -47,9 +68,10 @@ enum config_kind {
 	CONFIG_HOST,		/* char *, host name or IP literal */
 	CONFIG_PATH,		/* char *, local path, made absolute */
 	CONFIG_ABSPATH,		/* char *, absolute path on another host */
-	CONFIG_DURATION,	/* int64_t milliseconds, > 0 */
+	CONFIG_DURATION,	/* int64_t ms, > 0, <= CONFIG_DURATION_MAX */
 	CONFIG_PORT,		/* int, 1-65535 */
-	CONFIG_COUNT,		/* int, >= 1 */
+	CONFIG_COUNT,		/* int, 1 to CONFIG_COUNT_MAX */
+	CONFIG_LIMIT,		/* int, 1 to CONFIG_LIMIT_MAX (connection caps) */
 	CONFIG_BOOL,		/* int, 0 or 1 */
 	CONFIG_CUSTOM		/* parse() does everything */
 };
@@ -74,6 +96,9 @@ void		 config_warning_at(struct config_ctx *, const yaml_node_t *,
 		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void		 config_yaml_error(struct config_ctx *, const yaml_parser_t *,
 		    const char *text, size_t len);
+int		 config_yaml_limits(struct config_ctx *, const char *text,
+		    size_t len);
+int		 config_errors_full(struct config_ctx *);
 yaml_node_t	*config_node(struct config_ctx *, int index);
 int		 config_is_null(const yaml_node_t *);
 const char	*config_scalar(const yaml_node_t *);

@@ -173,7 +173,7 @@ static const struct config_key config_server_keys[CONFIG_SK_COUNT] = {
 	    CONFIG_SERVER_FIELD(reclaim_stale_port), 0, NULL },
 	[CONFIG_SK_MAX_MEMORY] = { "max_session_memory", CONFIG_CUSTOM, 0, 0,
 	    config_parse_max_memory },
-	[CONFIG_SK_MAX_CONNS] = { "max_connections", CONFIG_COUNT,
+	[CONFIG_SK_MAX_CONNS] = { "max_connections", CONFIG_LIMIT,
 	    CONFIG_SERVER_FIELD(max_connections), 0, NULL },
 };
 
@@ -246,9 +246,15 @@ config_parse_servers(struct config_ctx *ctx, yaml_node_t *key,
 		    "server names");
 		return;
 	}
-	for (i = 0; i < config_map_len(val); i++) {
+	for (i = 0; i < config_map_len(val) && !config_errors_full(ctx);
+	    i++) {
 		pair = &val->data.mapping.pairs.start[i];
 		k = config_node(ctx, pair->key);
+		if (i == CONFIG_SERVERS_MAX) {
+			config_error_at(ctx, k, "more than %d servers",
+			    CONFIG_SERVERS_MAX);
+			break;
+		}
 		if ((name = config_scalar(k)) == NULL) {
 			config_error_at(ctx, k, "server names must be plain "
 			    "strings");

@@ -60,7 +60,6 @@ config_add_server_name(struct config_ctx *ctx, struct config_nginx *n,
 	struct config_tmark	*m = ctx->cur;
 	const char		*s = config_scalar(node);
 	char			*name, *p;
-	size_t			 i;
 
 	if (s == NULL || config_is_null(node)) {
 		config_error_at(ctx, node, "each server_name must be a DNS "
@@ -77,14 +76,7 @@ config_add_server_name(struct config_ctx *ctx, struct config_nginx *n,
 	for (p = name; *p != '\0'; p++)
 		if (*p >= 'A' && *p <= 'Z')
 			*p = (char)(*p - 'A' + 'a');
-	for (i = 0; i < n->n_server_names; i++) {
-		if (strcmp(n->server_names[i], name) == 0) {
-			config_error_at(ctx, node, "server_name \"%s\" is "
-			    "listed twice", name);
-			free(name);
-			return;
-		}
-	}
+	/* Repeats are found with those across tunnels, in config.c. */
 	n->server_names = xreallocarray(n->server_names,
 	    n->n_server_names + 1, sizeof *n->server_names);
 	n->server_names[n->n_server_names++] = name;
@@ -114,7 +106,8 @@ config_parse_server_name(struct config_ctx *ctx, yaml_node_t *key,
 		config_error_at(ctx, val, "\"server_name\" must list at least "
 		    "one name");
 	for (item = val->data.sequence.items.start;
-	    item < val->data.sequence.items.top; item++)
+	    item < val->data.sequence.items.top && !config_errors_full(ctx);
+	    item++)
 		config_add_server_name(ctx, n, config_node(ctx, *item));
 }
 
@@ -314,7 +307,7 @@ static const struct config_key config_tunnel_keys[CONFIG_TK_COUNT] = {
 	    config_parse_local },
 	[CONFIG_TK_NGINX] = { "nginx", CONFIG_CUSTOM, 0, 0,
 	    config_parse_nginx },
-	[CONFIG_TK_MAX_CONNS] = { "max_connections", CONFIG_COUNT,
+	[CONFIG_TK_MAX_CONNS] = { "max_connections", CONFIG_LIMIT,
 	    offsetof(struct config_tunnel, max_connections), 0, NULL },
 };
 
@@ -366,9 +359,15 @@ config_parse_tunnels(struct config_ctx *ctx, yaml_node_t *key,
 		return;
 	}
 	for (it = val->data.sequence.items.start;
-	    it < val->data.sequence.items.top; it++) {
+	    it < val->data.sequence.items.top && !config_errors_full(ctx);
+	    it++) {
 		index = (size_t)(it - val->data.sequence.items.start);
 		item = config_node(ctx, *it);
+		if (index == CONFIG_TUNNELS_MAX) {
+			config_error_at(ctx, item, "more than %d tunnels",
+			    CONFIG_TUNNELS_MAX);
+			break;
+		}
 		if (item->type != YAML_MAPPING_NODE) {
 			config_error_at(ctx, item, "tunnel #%zu must be a "
 			    "mapping with name, remote and local", index + 1);

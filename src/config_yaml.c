@@ -21,12 +21,21 @@
 /* ---------------------------------------------------------------- */
 /* Errors */
 
-/* Append an error at an explicit place (1-based, or 0 for none). */
+/*
+ * Append an error at an explicit place (1-based, or 0 for none). Past
+ * CONFIG_ERRORS_MAX the error is only counted: a generated file with a
+ * mistake in every line must not make a megabyte of output.
+ */
 void
 config_error_add(struct config_errors *errs, int line, int col, char *msg)
 {
 	struct config_error	*e;
 
+	if (errs->n >= CONFIG_ERRORS_MAX) {
+		errs->truncated = 1;
+		free(msg);
+		return;
+	}
 	errs->v = xreallocarray(errs->v, errs->n + 1, sizeof *errs->v);
 	e = &errs->v[errs->n++];
 	e->line = line;
@@ -107,6 +116,170 @@ config_yaml_error(struct config_ctx *ctx, const yaml_parser_t *p,
 		config_error_add(ctx->errs, (int)line + 1, (int)col + 1,
 		    xasprintf("YAML syntax error: %s%s", p->problem != NULL ?
 		    p->problem : "invalid YAML", hint));
+}
+
+/*
+ * 1 if enough errors are collected: the walkers stop there, so they ask
+ * only while input remains, and the list is marked as cut short.
+ */
+int
+config_errors_full(struct config_ctx *ctx)
+{
+	if (ctx->errs->n < CONFIG_ERRORS_MAX)
+		return 0;
+	ctx->errs->truncated = 1;
+	return 1;
+}
+
+/* ---------------------------------------------------------------- */
+/* Limits, checked on libyaml's events before it builds the document */
+
+/* An anchor seen so far and the number of nodes an alias to it repeats. */
+struct config_anchor {
+	char		*name;
+	uint64_t	 nodes;
+};
+
+/* The state of config_yaml_limits. */
+struct config_limits {
+	struct config_anchor	 anchors[CONFIG_ANCHORS_MAX];
+	size_t			 n_anchors;
+	struct {
+		char		*anchor;	/* NULL when none */
+		uint64_t	 start;		/* nodes before it */
+	}			 open[CONFIG_DEPTH_MAX];
+	size_t			 depth;
+	uint64_t		 nodes;		/* aliases expanded */
+};
+
+/* Record an anchor that stands for nodes nodes; -1 when too many. */
+static int
+config_limits_anchor(struct config_ctx *ctx, struct config_limits *lim,
+    const yaml_event_t *ev, const char *name, uint64_t nodes)
+{
+	if (lim->n_anchors == CONFIG_ANCHORS_MAX) {
+		config_error_add(ctx->errs, (int)ev->start_mark.line + 1,
+		    (int)ev->start_mark.column + 1, xasprintf("more than %d "
+		    "anchors (&name)", CONFIG_ANCHORS_MAX));
+		return -1;
+	}
+	lim->anchors[lim->n_anchors].name = xstrdup(name);
+	lim->anchors[lim->n_anchors++].nodes = nodes;
+	return 0;
+}
+
+/* The nodes an alias repeats: its anchor's, the latest of that name. */
+static uint64_t
+config_limits_alias(const struct config_limits *lim, const char *name)
+{
+	size_t	i;
+
+	for (i = lim->n_anchors; i > 0; i--)
+		if (strcmp(lim->anchors[i - 1].name, name) == 0)
+			return lim->anchors[i - 1].nodes;
+	/* Undefined, or its own ancestor: the loader reports or keeps it. */
+	return 1;
+}
+
+/* Account for one event; -1 after adding an error when over a limit. */
+static int
+config_limits_event(struct config_ctx *ctx, struct config_limits *lim,
+    const yaml_event_t *ev)
+{
+	const char	*anchor = NULL;
+	uint64_t	 start;
+
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+		lim->nodes++;
+		if (ev->data.scalar.anchor != NULL &&
+		    config_limits_anchor(ctx, lim, ev,
+		    (const char *)ev->data.scalar.anchor, 1) == -1)
+			return -1;
+		break;
+	case YAML_SEQUENCE_START_EVENT:
+		anchor = (const char *)ev->data.sequence_start.anchor;
+		/* FALLTHROUGH */
+	case YAML_MAPPING_START_EVENT:
+		if (ev->type == YAML_MAPPING_START_EVENT)
+			anchor = (const char *)ev->data.mapping_start.anchor;
+		if (lim->depth == CONFIG_DEPTH_MAX) {
+			config_error_add(ctx->errs,
+			    (int)ev->start_mark.line + 1,
+			    (int)ev->start_mark.column + 1, xasprintf("nested "
+			    "deeper than %d levels of lists and mappings",
+			    CONFIG_DEPTH_MAX));
+			return -1;
+		}
+		lim->open[lim->depth].anchor = anchor != NULL ?
+		    xstrdup(anchor) : NULL;
+		lim->open[lim->depth++].start = lim->nodes++;
+		break;
+	case YAML_SEQUENCE_END_EVENT:
+	case YAML_MAPPING_END_EVENT:
+		if (lim->depth == 0)
+			break;
+		lim->depth--;
+		anchor = lim->open[lim->depth].anchor;
+		start = lim->open[lim->depth].start;
+		lim->open[lim->depth].anchor = NULL;
+		if (anchor != NULL && config_limits_anchor(ctx, lim, ev,
+		    anchor, lim->nodes - start) == -1) {
+			free((char *)anchor);
+			return -1;
+		}
+		free((char *)anchor);
+		break;
+	case YAML_ALIAS_EVENT:
+		lim->nodes += config_limits_alias(lim,
+		    (const char *)ev->data.alias.anchor);
+		break;
+	default:
+		break;
+	}
+	if (lim->nodes > CONFIG_NODES_MAX) {
+		config_error_add(ctx->errs, (int)ev->start_mark.line + 1,
+		    (int)ev->start_mark.column + 1, xasprintf("more than %d "
+		    "YAML nodes (values, lists and mappings, each alias "
+		    "counted as what it repeats)", CONFIG_NODES_MAX));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Check the input's nesting depth, node count and anchors on the event
+ * stream, before yaml_parser_load builds a tree whose cost grows with
+ * the square of the depth. Stops at the first syntax error, which the
+ * load that follows reports at the same place. Returns 0, or -1 after
+ * adding an error at the event over the limit.
+ */
+int
+config_yaml_limits(struct config_ctx *ctx, const char *text, size_t len)
+{
+	struct config_limits	*lim;
+	yaml_parser_t		 parser;
+	yaml_event_t		 ev;
+	int			 rv = 0, done = 0;
+	size_t			 i;
+
+	if (!yaml_parser_initialize(&parser))
+		return 0;
+	lim = xcalloc(1, sizeof *lim);
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text,
+	    len);
+	while (!done && rv == 0 && yaml_parser_parse(&parser, &ev)) {
+		done = ev.type == YAML_STREAM_END_EVENT;
+		rv = config_limits_event(ctx, lim, &ev);
+		yaml_event_delete(&ev);
+	}
+	for (i = 0; i < lim->n_anchors; i++)
+		free(lim->anchors[i].name);
+	for (i = 0; i < lim->depth; i++)
+		free(lim->open[i].anchor);
+	free(lim);
+	yaml_parser_delete(&parser);
+	return rv;
 }
 
 /* ---------------------------------------------------------------- */
@@ -437,6 +610,7 @@ config_store(struct config_ctx *ctx, const struct config_key *k,
 		break;
 	case CONFIG_PORT:
 	case CONFIG_COUNT:
+	case CONFIG_LIMIT:
 		if (s == NULL || config_parse_long(s, &l) == -1) {
 			config_error_at(ctx, val, "\"%s\" must be an integer",
 			    k->name);
@@ -447,9 +621,21 @@ config_store(struct config_ctx *ctx, const struct config_key *k,
 			    "(1-65535)", s);
 			return;
 		}
-		if (k->kind == CONFIG_COUNT && l < 1) {
+		if ((k->kind == CONFIG_COUNT || k->kind == CONFIG_LIMIT) &&
+		    l < 1) {
 			config_error_at(ctx, val, "\"%s\" must be at least 1",
 			    k->name);
+			return;
+		}
+		/* keepalive x keepalive_count must stay a sane time. */
+		if (k->kind == CONFIG_COUNT && l > CONFIG_COUNT_MAX) {
+			config_error_at(ctx, val, "\"%s\" must be at most %d "
+			    "(got %s)", k->name, CONFIG_COUNT_MAX, s);
+			return;
+		}
+		if (k->kind == CONFIG_LIMIT && l > CONFIG_LIMIT_MAX) {
+			config_error_at(ctx, val, "\"%s\" must be at most %d "
+			    "(got %s)", k->name, CONFIG_LIMIT_MAX, s);
 			return;
 		}
 		if (l > INT_MAX) {
@@ -473,6 +659,12 @@ config_store(struct config_ctx *ctx, const struct config_key *k,
 		if (ms == 0) {
 			config_error_at(ctx, val, "\"%s\" must be greater "
 			    "than 0", k->name);
+			return;
+		}
+		/* The daemon adds and multiplies these: keep them small. */
+		if (ms > CONFIG_DURATION_MAX) {
+			config_error_at(ctx, val, "\"%s\" must be at most "
+			    CONFIG_DURATION_MAX_TEXT " (got %s)", k->name, s);
 			return;
 		}
 		*dp = ms;
@@ -510,7 +702,8 @@ config_walk(struct config_ctx *ctx, yaml_node_t *map, yaml_node_t *anchor,
 	where = subject != NULL ? subject : "";
 	for (k = 0; k < nkeys; k++)
 		seen[k] = NULL;
-	for (p = 0; p < config_map_len(map); p++) {
+	for (p = 0; p < config_map_len(map) && !config_errors_full(ctx);
+	    p++) {
 		pair = &map->data.mapping.pairs.start[p];
 		key = config_node(ctx, pair->key);
 		val = config_node(ctx, pair->value);

@@ -2,6 +2,7 @@
  * Minimal JSON writer and parser. The parser is a plain recursive descent
  * over a NUL-terminated string, enough for documents we produce ourselves.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,8 +111,13 @@ json_parse_string(struct json_parser *jp)
 			buf_append(&b, "\f", 1);
 			break;
 		case 'u':
-			/* Only what json_str emits: control characters. */
-			if (sscanf(jp->p + 1, "%4x", &cp) != 1 || cp > 0x7f) {
+			/*
+			 * Only what json_str emits: control characters, as
+			 * exactly four hex digits (sscanf alone would take
+			 * fewer, and the skip below would pass the NUL).
+			 */
+			if (strspn(jp->p + 1, "0123456789abcdefABCDEF") < 4 ||
+			    sscanf(jp->p + 1, "%4x", &cp) != 1 || cp > 0x7f) {
 				json_fail(jp, "unsupported \\u escape");
 				buf_clear(&b);
 				return NULL;
@@ -160,11 +166,13 @@ json_parse_members(struct json_parser *jp, struct json *v, char close)
 			if ((key = json_parse_string(jp)) == NULL)
 				return -1;
 			json_skip(jp);
-			if (*jp->p++ != ':') {
+			/* Never step over the terminating NUL. */
+			if (*jp->p != ':') {
 				free(key);
 				json_fail(jp, "expected ':'");
 				return -1;
 			}
+			jp->p++;
 		}
 		if ((kid = json_parse_value(jp)) == NULL) {
 			free(key);
@@ -232,8 +240,14 @@ json_parse_value(struct json_parser *jp)
 		break;
 	default:
 		v->type = JSON_NUMBER;
+		/* strtod also takes "nan", "inf" and "0x1p3": not JSON. */
+		if (*jp->p != '-' && (*jp->p < '0' || *jp->p > '9')) {
+			json_fail(jp, "unexpected character");
+			goto fail;
+		}
 		v->num = strtod(jp->p, &end);
-		if (end == jp->p) {
+		if (end == jp->p || !isfinite(v->num) ||
+		    strcspn(jp->p, "xX") < (size_t)(end - jp->p)) {
 			json_fail(jp, "unexpected character");
 			goto fail;
 		}

@@ -64,6 +64,11 @@ kexinit_lines(struct kexinit *k)
 			return 0;
 		}
 		len = (size_t)(nl - data);
+		/* Too long whether or not its end came in the same read. */
+		if (len > KEXINIT_MAX_LINE) {
+			k->state = KEXINIT_INVALID;
+			return 0;
+		}
 		if (len > 0 && data[len - 1] == '\r')
 			len--;
 		if (len >= 4 && memcmp(data, "SSH-", 4) == 0) {
@@ -131,23 +136,28 @@ kexinit_packet(struct kexinit *k)
 	buf_clear(&k->in);
 }
 
-/* Take more bytes from the server (see kexinit.h). */
+/*
+ * Take more bytes from the server (see kexinit.h). Only the first
+ * KEXINIT_MAX_BYTES are parsed, however the reads split them: a KEXINIT
+ * complete within them counts even when more came in the same read.
+ */
 enum kexinit_state
 kexinit_feed(struct kexinit *k, const void *data, size_t len)
 {
+	size_t	take;
+
 	if (k->state == KEXINIT_DONE || k->state == KEXINIT_INVALID)
 		return k->state;
-	k->total += len;
-	if (k->total > KEXINIT_MAX_BYTES) {
-		k->state = KEXINIT_INVALID;
-		buf_clear(&k->in);
-		return k->state;
-	}
-	buf_append(&k->in, data, len);
+	take = MIN(len, KEXINIT_MAX_BYTES - k->total);
+	k->total += take;
+	buf_append(&k->in, data, take);
 	if (k->state == KEXINIT_BANNER && kexinit_lines(k))
 		k->state = KEXINIT_PACKET;
 	if (k->state == KEXINIT_PACKET)
 		kexinit_packet(k);
+	/* Past the limit without a KEXINIT: stop reading. */
+	if (take < len && k->state != KEXINIT_DONE)
+		k->state = KEXINIT_INVALID;
 	if (k->state == KEXINIT_INVALID)
 		buf_clear(&k->in);
 	return k->state;

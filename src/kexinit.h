@@ -37,7 +37,7 @@ enum kexinit_state {
 struct kexinit {
 	enum kexinit_state	 state;
 	struct buf		 in;
-	size_t			 total;		/* bytes fed */
+	size_t			 total;		/* bytes kept (of the first 64 KiB) */
 	char			*banner;	/* "SSH-2.0-..." (sanitised) */
 	char			*pre_banner;	/* first other line (sanitised) */
 	char			*lists[KEXINIT_NLISTS];

@@ -6,7 +6,6 @@
  * to tell whether a passphrase is needed.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 
 #include "base64.h"
 #include "keyfile.h"
+#include "rfile.h"
 #include "util.h"
 
 #define KEYFILE_MAX		(64 * 1024)
@@ -85,24 +85,21 @@ static int
 keyfile_read(const char *path, char **data, size_t *len, char **cause)
 {
 	struct stat	 st;
+	const char	*notreg;
 	char		*buf = NULL;
 	size_t		 n = 0;
 	ssize_t		 r;
 	int		 fd, rv = -1;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		*cause = xasprintf("cannot read \"%s\": %s", path,
-		    strerror(errno));
+	/* Never blocks: a FIFO in the key's place is refused. */
+	if ((fd = rfile_open(path, &st, &notreg)) == -1) {
+		if (notreg != NULL)
+			*cause = xasprintf("\"%s\" is not a regular file",
+			    path);
+		else
+			*cause = xasprintf("cannot read \"%s\": %s", path,
+			    strerror(errno));
 		return -1;
-	}
-	if (fstat(fd, &st) == -1) {
-		*cause = xasprintf("cannot read \"%s\": %s", path,
-		    strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		*cause = xasprintf("\"%s\" is not a regular file", path);
-		goto out;
 	}
 	buf = xmalloc(KEYFILE_MAX + 1);
 	/* Read one byte past the limit to tell "too large" from "full". */
@@ -430,17 +427,32 @@ out:
 char *
 keyfile_read_passphrase(const char *path, char **cause)
 {
-	char	 buf[1024], *pass;
-	FILE	*fp;
-	size_t	 n;
+	struct stat	 st;
+	const char	*notreg;
+	char		 buf[1024], *pass;
+	size_t		 n = 0;
+	ssize_t		 r;
+	int		 fd;
 
-	if ((fp = fopen(path, "re")) == NULL) {
-		*cause = xasprintf("cannot read passphrase_file \"%s\": %s",
-		    path, strerror(errno));
+	/* The daemon reads it at each connect: a FIFO must not block it. */
+	if ((fd = rfile_open(path, &st, &notreg)) == -1) {
+		if (notreg != NULL)
+			*cause = xasprintf("cannot read passphrase_file \"%s\": "
+			    "not a regular file (%s)", path, notreg);
+		else
+			*cause = xasprintf("cannot read passphrase_file \"%s\": "
+			    "%s", path, strerror(errno));
 		return NULL;
 	}
-	n = fread(buf, 1, sizeof buf - 1, fp);
-	fclose(fp);
+	while (n < sizeof buf - 1) {
+		r = read(fd, buf + n, sizeof buf - 1 - n);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
 	buf[n] = '\0';
 	buf[strcspn(buf, "\r\n")] = '\0';
 	pass = xstrdup(buf);

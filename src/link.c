@@ -15,12 +15,14 @@
  * libssh2 sends is small and bounded by what one round reads.
  */
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "link.h"
+#include "msmath.h"
 
 /* Queued bytes past which bulk writers wait (see the file comment). */
 #define LINK_OUT_MAX	(256 * 1024)
@@ -41,10 +43,11 @@ link_sockopts(struct link *l, int64_t keepalive_ms, int count)
 	int		one = 1, idle, intvl;
 	unsigned	timeout;
 
-	idle = (int)MAX(1, keepalive_ms / 1000);
+	/* The kernel refuses more than 32767 s (MAX_TCP_KEEPIDLE). */
+	idle = (int)MIN(MAX(1, keepalive_ms / 1000), 32767);
 	intvl = idle;
 	/* Unacked data for longer than the dead-link bound ends it too. */
-	timeout = (unsigned)(keepalive_ms * count);
+	timeout = (unsigned)MIN(MAX(0, ms_mul(keepalive_ms, count)), INT_MAX);
 	setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	setsockopt(l->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
 	setsockopt(l->fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);

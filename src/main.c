@@ -394,12 +394,16 @@ cmd_status(int argc, char **argv)
 {
 	struct json	*doc;
 	const char	*path;
-	char		*control, *raw = NULL;
+	char		*control, *raw = NULL, *cause;
 	int		 json = 0, rc;
 
 	if (parse_common(argc, argv, &path, &json) == -1)
 		return CMD_EXIT_USAGE;
-	control = config_control_path(path);
+	if ((control = config_control_path(path, &cause)) == NULL) {
+		fprintf(stderr, "tunnels: %s\n", cause);
+		free(cause);
+		return CMD_EXIT_NOTCONFIGURED;
+	}
 	doc = status_fetch(control, &raw, NULL);
 	free(control);
 	if (doc == NULL)
@@ -421,7 +425,7 @@ cmd_reload(int argc, char **argv)
 {
 	struct json	*doc;
 	const char	*path, *err, *mainpid;
-	char		*control, safe[4096];
+	char		*control, *cause, safe[4096];
 	double		 before;
 	long		 pid, peer = -1;
 	int64_t		 deadline;
@@ -429,7 +433,11 @@ cmd_reload(int argc, char **argv)
 
 	if (parse_common(argc, argv, &path, NULL) == -1)
 		return CMD_EXIT_USAGE;
-	control = config_control_path(path);
+	if ((control = config_control_path(path, &cause)) == NULL) {
+		fprintf(stderr, "tunnels: %s\n", cause);
+		free(cause);
+		return CMD_EXIT_NOTCONFIGURED;
+	}
 	if ((doc = status_fetch(control, NULL, &peer)) == NULL)
 		goto out;
 	pid = (long)json_get_num(doc, "pid", 0);

@@ -48,6 +48,7 @@
 #include "link.h"
 #include "log.h"
 #include "loop.h"
+#include "msmath.h"
 #include "probe.h"
 #include "reclaim.h"
 #include "resolve.h"
@@ -352,7 +353,7 @@ session_on_alive(void *arg)
 	int64_t		 now = loop_now(s->rt->loop);
 	int64_t		 silence = now - s->link.last_rx_ms;
 	int64_t		 ka = s->cfg->keepalive_ms;
-	int64_t		 dead = ka * s->cfg->keepalive_count;
+	int64_t		 dead = ms_mul(ka, s->cfg->keepalive_count);
 
 	if (s->state != SESSION_UP)
 		return;
@@ -368,7 +369,8 @@ session_on_alive(void *arg)
 	loop_post(s->rt->loop, &s->post);
 	/* Wake at the next probe time or at the death deadline. */
 	loop_timer_at(s->rt->loop, &s->alive, silence >= ka ?
-	    MIN(now + ka, s->link.last_rx_ms + dead) : s->link.last_rx_ms + ka);
+	    MIN(ms_add(now, ka), ms_add(s->link.last_rx_ms, dead)) :
+	    ms_add(s->link.last_rx_ms, ka));
 }
 
 /*
@@ -805,7 +807,7 @@ session_up(struct session *s)
 	    libssh2_session_methods(s->ss, LIBSSH2_METHOD_CRYPT_CS));
 	session_set_state(s, SESSION_UP, NULL, NULL);
 	reclaim_session_up(s->reclaim);
-	loop_timer_at(s->rt->loop, &s->alive, now + s->cfg->keepalive_ms);
+	loop_timer_at(s->rt->loop, &s->alive, ms_add(now, s->cfg->keepalive_ms));
 	for (i = 0; i < s->nfw; i++)
 		forward_session_up(s->fw[i]);
 }

@@ -19,7 +19,7 @@ libsystemd-dev debian-archive-keyring openssh-client"
 TEST="libcmocka-dev openssh-server nginx-light python3 python3-pytest
 socat curl iproute2 nftables procps psmisc systemd-container debootstrap
 autossh iperf3 wrk gnuplot-nox dropbear-bin python3-asyncssh passwd
-util-linux openssl pebble dash shellcheck"
+util-linux openssl pebble dash shellcheck clang-14 libclang-rt-14-dev"
 
 case ${1:-build} in
 build)	PKGS=$BUILD ;;

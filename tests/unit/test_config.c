@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "keyfile.h"
 #include "util.h"
 
 /* A valid server block, lines 1-6; tunnels: then starts at line 7. */
@@ -303,7 +304,19 @@ static const struct config_case config_bad[] = {
 	  "    keepalive_count: 99999999999\n",
 	  "t.yaml:7:16: \"keepalive\" must be greater than 0\n"
 	  "t.yaml:8:22: duration \"9223372036854775807h\" is too large\n"
-	  "t.yaml:9:22: \"keepalive_count\" is too large\n" },
+	  "t.yaml:9:22: \"keepalive_count\" must be at most 100 (got "
+	  "99999999999)\n" },
+	/* Each fits an int64_t; the daemon would add and multiply them. */
+	{ "durations and counts over the caps",
+	  BASE "    keepalive: 9223372036854775807ms\n"
+	  "    connect_timeout: 1441m\n    keepalive_count: 101\n"
+	  "backoff: {initial: 86400001ms, max: 25h}\n",
+	  "t.yaml:7:16: \"keepalive\" must be at most 24h (got "
+	  "9223372036854775807ms)\n"
+	  "t.yaml:8:22: \"connect_timeout\" must be at most 24h (got 1441m)\n"
+	  "t.yaml:9:22: \"keepalive_count\" must be at most 100 (got 101)\n"
+	  "t.yaml:10:20: \"initial\" must be at most 24h (got 86400001ms)\n"
+	  "t.yaml:10:37: \"max\" must be at most 24h (got 25h)\n" },
 	{ "backoff initial above max",
 	  "backoff:\n  initial: 2m\n  max: 1m\n",
 	  "t.yaml:2:12: backoff initial (2m) is greater than max (1m)\n" },
@@ -351,6 +364,19 @@ static const struct config_case config_bad[] = {
 	  BASE BLOG "    nginx: yes\n",
 	  "t.yaml:11:12: \"nginx\" must be a mapping with server_name, "
 	  "tls ...\n" },
+	{ "server_name repeated in and across tunnels",
+	  BASE "tunnels:\n"
+	  "  - {name: a, remote: 1, local: 1, nginx: {server_name: [x.e, y.e, "
+	  "x.e]}}\n"
+	  "  - {name: b, remote: 2, local: 1, nginx: {server_name: [y.e, z.e, "
+	  "Y.e, x.e]}}\n"
+	  "  - {name: c, remote: 3, local: 1, nginx: {server_name: z.e}}\n",
+	  "t.yaml:8:68: server_name \"x.e\" is listed twice\n"
+	  "t.yaml:9:58: server_name \"y.e\" is already used by tunnel \"a\"\n"
+	  "t.yaml:9:68: server_name \"y.e\" is listed twice\n"
+	  "t.yaml:9:73: server_name \"x.e\" is already used by tunnel \"a\"\n"
+	  "t.yaml:10:57: server_name \"z.e\" is already used by tunnel "
+	  "\"b\"\n" },
 	{ "server_name used twice",
 	  BASE "tunnels:\n  - name: a\n    remote: 4001\n    local: 1\n"
 	  "    nginx: {server_name: [x.example.com, y.example.com]}\n"
@@ -715,6 +741,157 @@ test_config_full(void **state)
 	config_free(cfg);
 }
 
+/* The errors of a generated text, as config_test_errors, timed. */
+static char *
+config_limit_errors(struct buf *b, int64_t *ms)
+{
+	struct config	*cfg;
+	char		*out;
+	int64_t		 t0 = time_now_ms();
+
+	out = config_test_errors(buf_cstr(b), &cfg);
+	if (ms != NULL)
+		*ms = time_now_ms() - t0;
+	assert_null(cfg);
+	buf_clear(b);
+	return out;
+}
+
+/* Assert that out is want, then free it. */
+static void
+config_limit_check(char *out, const char *want)
+{
+	assert_string_equal(out, want);
+	free(out);
+}
+
+/*
+ * The input limits: depth, nodes (aliases expanded), anchors, tunnels,
+ * servers, errors. Each is refused with its place, and quickly: 100k
+ * nesting levels took 20 s inside libyaml before the depth was checked
+ * on its events.
+ */
+static void
+test_config_limits(void **state)
+{
+	struct config	*cfg;
+	struct buf	 b;
+	int64_t		 ms;
+	char		*out, *want, *p;
+	int		 i;
+
+	(void)state;
+	buf_init(&b);
+
+	/* 64 levels (the root mapping and 63 lists) pass the limits. */
+	buf_printf(&b, "x: ");
+	for (i = 0; i < 63; i++)
+		buf_append(&b, "[", 1);
+	for (i = 0; i < 63; i++)
+		buf_append(&b, "]", 1);
+	config_limit_check(config_limit_errors(&b, NULL),
+	    "t.yaml:1:1: unknown key \"x\" at top level\n");
+	/* 100k levels: refused at the 65th, in well under a second. */
+	buf_printf(&b, "x: ");
+	for (i = 0; i < 100000; i++)
+		buf_append(&b, "[", 1);
+	for (i = 0; i < 100000; i++)
+		buf_append(&b, "]", 1);
+	out = config_limit_errors(&b, &ms);
+	config_limit_check(out, "t.yaml:1:67: nested deeper than 64 levels "
+	    "of lists and mappings\n");
+	print_message("100k nesting levels refused in %lld ms\n",
+	    (long long)ms);
+	/* Generous for a loaded machine and ASan; it was 20 s. */
+	assert_true(ms < 2000);
+	/* Block style: the 65th mapping starts on line 65. */
+	for (i = 0; i < 70; i++)
+		buf_printf(&b, "%*sk:\n", i, "");
+	config_limit_check(config_limit_errors(&b, NULL),
+	    "t.yaml:65:65: nested deeper than 64 levels of lists and "
+	    "mappings\n");
+
+	/* Nodes: the root, "x", the list and 99997 items make 100000. */
+	buf_printf(&b, "x: [");
+	for (i = 0; i < 99997; i++)
+		buf_append(&b, "a,", 2);
+	buf_printf(&b, "]\n");
+	config_limit_check(config_limit_errors(&b, NULL),
+	    "t.yaml:1:1: unknown key \"x\" at top level\n");
+	buf_printf(&b, "x: [");
+	for (i = 0; i < 99998; i++)
+		buf_append(&b, "a,", 2);
+	buf_printf(&b, "]\n");
+	want = xasprintf("t.yaml:1:%d: more than 100000 YAML nodes (values, "
+	    "lists and mappings, each alias counted as what it repeats)\n",
+	    5 + 2 * 99997);
+	config_limit_check(config_limit_errors(&b, NULL), want);
+	free(want);
+	/*
+	 * Billion laughs: nine aliases to a list of nine, nine times over,
+	 * is 9^9 nodes for the walkers. Lists a0..a4 stand for 10, 91, 820,
+	 * 7381 and 66430 nodes; with them the count is 74738, and the first
+	 * alias of line 6 (*a4) takes it past 100000.
+	 */
+	buf_printf(&b, "a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+	for (i = 1; i < 9; i++)
+		buf_printf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, "
+		    "*a%d, *a%d, *a%d]\n", i, i, i - 1, i - 1, i - 1, i - 1,
+		    i - 1, i - 1, i - 1, i - 1, i - 1);
+	out = config_limit_errors(&b, &ms);
+	config_limit_check(out, "t.yaml:6:10: more than 100000 YAML nodes "
+	    "(values, lists and mappings, each alias counted as what it "
+	    "repeats)\n");
+	assert_true(ms < 2000);
+	/* Anchors: the 257th is refused where it stands. */
+	buf_printf(&b, "x: [");
+	for (i = 0; i < 300; i++)
+		buf_printf(&b, "&a%03d 1,", i);
+	buf_printf(&b, "]\n");
+	want = xasprintf("t.yaml:1:%d: more than 256 anchors (&name)\n",
+	    5 + 8 * 256);
+	config_limit_check(config_limit_errors(&b, NULL), want);
+	free(want);
+
+	/* 5000 tunnels pass, the 5001st is refused. */
+	for (i = 0; i < 5001; i++) {
+		if (i == 0)
+			buf_printf(&b, BASE "tunnels:\n");
+		buf_printf(&b, "  - {name: t%d, remote: %d, local: 1}\n", i,
+		    i + 1);
+		if (i == 4999) {
+			cfg = config_test_good("t.yaml", buf_cstr(&b));
+			assert_int_equal(cfg->n_tunnels, 5000);
+			config_free(cfg);
+		}
+	}
+	config_limit_check(config_limit_errors(&b, NULL),
+	    "t.yaml:5008:5: more than 5000 tunnels\n");
+	/* 1000 servers pass, the 1001st is refused. */
+	buf_printf(&b, "servers:\n");
+	for (i = 0; i < 1001; i++)
+		buf_printf(&b, "  s%d: {host: h, user: u, identity: /id, "
+		    "known_hosts: /kh}\n", i);
+	config_limit_check(config_limit_errors(&b, NULL),
+	    "t.yaml:1002:3: more than 1000 servers\n");
+
+	/* 100 problems are listed, then the walk stops and says so. */
+	for (i = 0; i < 150; i++)
+		buf_printf(&b, "k%d: 1\n", i);
+	out = config_limit_errors(&b, NULL);
+	for (i = 0, p = out; i < 100; i++) {
+		want = xasprintf("t.yaml:%d:1: unknown key \"k%d\" at top "
+		    "level\n", i + 1, i);
+		assert_memory_equal(p, want, strlen(want));
+		p += strlen(want);
+		free(want);
+	}
+	assert_string_equal(p, "t.yaml: stopped after 100 problems; fix "
+	    "these first\n");
+	free(out);
+	buf_clear(&b);
+}
+
 /* Smaller valid variants: null sections, IPv6 and unix endpoints. */
 static void
 test_config_good_variants(void **state)
@@ -751,6 +928,17 @@ test_config_good_variants(void **state)
 	assert_int_equal(cfg->tunnels[3].remote.port, 0);
 	/* [::1]:4001 and 127.0.0.1:4001 are different listeners. */
 	assert_string_equal(cfg->tunnels[4].remote.host, "127.0.0.1");
+	config_free(cfg);
+
+	/* The caps themselves are accepted. */
+	cfg = config_test_good("t.yaml", BASE "    keepalive: 24h\n"
+	    "    connect_timeout: 86400000ms\n    keepalive_count: 100\n"
+	    "backoff: {initial: 1440m, max: 24h}\n");
+	assert_int_equal(cfg->servers[0].keepalive_ms, 86400000);
+	assert_int_equal(cfg->servers[0].connect_timeout_ms, 86400000);
+	assert_int_equal(cfg->servers[0].keepalive_count, 100);
+	assert_int_equal(cfg->backoff_initial_ms, 86400000);
+	assert_int_equal(cfg->backoff_max_ms, 86400000);
 	config_free(cfg);
 
 	/* A relative config path resolves against the working directory. */
@@ -1038,7 +1226,8 @@ struct config_files {
 /* Names created by config_files_setup (removed by the teardown). */
 static const char *config_files_names[] = {
 	"id", "id644", "id620", "rsa", "rsapem", "dsa", "enc", "pass",
-	"pass644", "kh", "khbad", "khca", "garbage", "tunnels.yaml"
+	"pass644", "kh", "khbad", "khca", "garbage", "tunnels.yaml", "fifo",
+	"big.yaml"
 };
 
 /* Copy a fixture key (or write text) to dir/name with a mode. */
@@ -1103,6 +1292,10 @@ config_files_setup(void **state)
 	config_files_put(f->dir, "garbage", NULL, "not a key\n", 0600);
 	sub = xasprintf("%s/sub", f->dir);
 	assert_int_equal(mkdir(sub, 0700), 0);
+	free(sub);
+	/* No writer ever opens it: a blocking open would wait forever. */
+	sub = xasprintf("%s/fifo", f->dir);
+	assert_int_equal(mkfifo(sub, 0600), 0);
 	free(sub);
 	*state = f;
 	return 0;
@@ -1186,16 +1379,26 @@ static const struct config_file_case config_file_cases[] = {
 	{ "enc", "kh", "nopass",
 	  "@/tunnels.yaml:7:22: passphrase file \"@/nopass\" does not "
 	  "exist\n" },
+	/* A FIFO in a file's place is refused, never waited on. */
+	{ "fifo", "kh", NULL,
+	  "@/tunnels.yaml:5:15: identity file \"@/fifo\" is not a regular "
+	  "file (a FIFO)\n" },
+	{ "id", "fifo", NULL,
+	  "@/tunnels.yaml:6:18: known_hosts file \"@/fifo\" is not a regular "
+	  "file (a FIFO)\n" },
+	{ "enc", "kh", "fifo",
+	  "@/tunnels.yaml:7:22: passphrase file \"@/fifo\" is not a regular "
+	  "file (a FIFO)\n" },
 	{ "garbage", "kh", NULL,
 	  "@/tunnels.yaml:5:15: \"@/garbage\" is not an SSH private key\n" },
 	{ "sub", "kh", NULL,
 	  "@/tunnels.yaml:5:15: identity file \"@/sub\" is not a regular "
-	  "file\n" },
+	  "file (a directory)\n" },
 	{ "id", "nokh", NULL,
 	  "@/tunnels.yaml:6:18: known_hosts file \"@/nokh\" does not exist\n" },
 	{ "id", "sub", NULL,
 	  "@/tunnels.yaml:6:18: known_hosts file \"@/sub\" is not a regular "
-	  "file\n" },
+	  "file (a directory)\n" },
 	/* known_hosts is read as the daemon reads it. */
 	{ "id", "khbad", NULL,
 	  "@/tunnels.yaml:6:18: @/khbad:3: the ssh-ed25519 key is not valid "
@@ -1365,13 +1568,93 @@ test_config_load(void **state)
 	assert_null(cfg);
 	assert_int_equal(errs.n, 1);
 	assert_int_equal(errs.v[0].line, 0);
-	want = xasprintf("cannot read \"%s\": Is a directory", path);
+	want = xstrdup("not a regular file (a directory)");
 	assert_string_equal(errs.v[0].msg, want);
 	free(want);
 	free(path);
 	config_errors_clear(&errs);
 	assert_null(errs.file);
 	assert_int_equal(errs.n, 0);
+}
+
+/*
+ * A FIFO or an oversized file as the config: refused at once with
+ * "FILE: message" by the loader, by the control path lookup of status
+ * and reload, and by the key and passphrase readers. The alarm turns a
+ * regression (an open that blocks) into a failure instead of a hang.
+ */
+static void
+test_config_not_regular(void **state)
+{
+	struct config_files	*f = *state;
+	struct config_errors	 errs;
+	struct keyfile_info	 ki;
+	struct config		*cfg;
+	char			*path, *want, *cause, *got, *big;
+	FILE			*fp;
+
+	alarm(20);
+	path = xasprintf("%s/fifo", f->dir);
+	memset(&errs, 0, sizeof errs);
+	cfg = config_load(path, &errs);
+	assert_null(cfg);
+	assert_int_equal(errs.n, 1);
+	got = config_error_text(&errs, 0);
+	want = xasprintf("%s: not a regular file (a FIFO)", path);
+	assert_string_equal(got, want);
+	free(got);
+	config_errors_clear(&errs);
+	assert_null(config_control_path(path, &cause));
+	assert_string_equal(cause, want);
+	free(cause);
+	free(want);
+	assert_null(keyfile_read_passphrase(path, &cause));
+	want = xasprintf("cannot read passphrase_file \"%s\": not a regular "
+	    "file (a FIFO)", path);
+	assert_string_equal(cause, want);
+	free(cause);
+	free(want);
+	assert_int_equal(keyfile_inspect(path, &ki, &cause), -1);
+	want = xasprintf("\"%s\" is not a regular file", path);
+	assert_string_equal(cause, want);
+	free(cause);
+	free(want);
+	free(path);
+
+	/* Megabytes are no config: refused without being parsed. */
+	path = xasprintf("%s/big.yaml", f->dir);
+	fp = fopen(path, "w");
+	assert_non_null(fp);
+	big = xcalloc(1, 1024 * 1024 + 1);
+	memset(big, '#', 1024 * 1024);
+	assert_int_equal(fwrite(big, 1, 1024 * 1024, fp), 1024 * 1024);
+	assert_int_equal(fclose(fp), 0);
+	/* Exactly the limit is read (a file of comments: empty config). */
+	cfg = config_load(path, &errs);
+	assert_null(cfg);
+	assert_int_equal(errs.n, 1);
+	assert_string_equal(errs.v[0].msg, "empty configuration: expected a "
+	    "mapping with \"servers\" and \"tunnels\"");
+	config_errors_clear(&errs);
+	fp = fopen(path, "a");
+	assert_non_null(fp);
+	assert_int_equal(fwrite("\n", 1, 1, fp), 1);
+	assert_int_equal(fclose(fp), 0);
+	cfg = config_load(path, &errs);
+	assert_null(cfg);
+	got = config_error_text(&errs, 0);
+	want = xasprintf("%s: too large: a configuration may have at most "
+	    "1048576 bytes", path);
+	assert_string_equal(got, want);
+	free(got);
+	config_errors_clear(&errs);
+	assert_null(config_control_path(path, &cause));
+	assert_string_equal(cause, want);
+	free(cause);
+	free(want);
+	free(big);
+	free(path);
+	alarm(0);
 }
 
 /* Run the tests. */
@@ -1408,13 +1691,14 @@ test_config_control_path(void **state)
 		{ ": : :\n", CONFIG_DEFAULT_CONTROL },
 		{ "control: rel.sock\n", NULL },
 	};
-	char	*path, *got, *dir;
+	char	*path, *got, *dir, *cause;
 	size_t	 i;
 
 	(void)state;
 	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		path = control_file(cases[i].text);
-		got = config_control_path(path);
+		got = config_control_path(path, &cause);
+		assert_null(cause);
 		if (cases[i].want != NULL)
 			assert_string_equal(got, cases[i].want);
 		else {
@@ -1426,7 +1710,8 @@ test_config_control_path(void **state)
 		unlink(path);
 		free(path);
 	}
-	got = config_control_path("/nonexistent/tunnels.yaml");
+	got = config_control_path("/nonexistent/tunnels.yaml", &cause);
+	assert_null(cause);
 	assert_string_equal(got, CONFIG_DEFAULT_CONTROL);
 	free(got);
 }
@@ -1500,7 +1785,7 @@ test_config_size(void **state)
  * applies it without reconnecting).
  */
 static void
-test_config_limits(void **state)
+test_config_server_limits(void **state)
 {
 	struct config	*a, *b;
 	static const char bad[] = BASE
@@ -1554,13 +1839,14 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config_bad_table),
 		cmocka_unit_test(test_config_all_errors),
+		cmocka_unit_test(test_config_limits),
 		cmocka_unit_test(test_config_minimal_defaults),
 		cmocka_unit_test(test_config_full),
 		cmocka_unit_test(test_config_good_variants),
 		cmocka_unit_test(test_config_example),
 		cmocka_unit_test(test_config_duration),
 		cmocka_unit_test(test_config_size),
-		cmocka_unit_test(test_config_limits),
+		cmocka_unit_test(test_config_server_limits),
 		cmocka_unit_test(test_config_equal),
 		cmocka_unit_test(test_config_equal_nginx),
 		cmocka_unit_test(test_config_control_path),
@@ -1569,6 +1855,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_config_files_warnings,
 		    config_files_setup, config_files_teardown),
 		cmocka_unit_test_setup_teardown(test_config_load,
+		    config_files_setup, config_files_teardown),
+		cmocka_unit_test_setup_teardown(test_config_not_regular,
 		    config_files_setup, config_files_teardown),
 	};
 

@@ -109,6 +109,23 @@ test_kexinit_hostile(void **state)
 	assert_int_equal(kexinit_feed(&k, line, sizeof line), KEXINIT_INVALID);
 	assert_int_equal(k.in.len, 0);
 	kexinit_clear(&k);
+	/*
+	 * The same line with its end in the same read (a fuzzer finding:
+	 * the verdict depended on how the reads split the bytes).
+	 */
+	kexinit_init(&k);
+	line[sizeof line - 1] = '\n';
+	assert_int_equal(kexinit_feed(&k, line, sizeof line), KEXINIT_INVALID);
+	kexinit_clear(&k);
+	/* A complete hello followed by more than the cap in one read. */
+	hello(&b, NULL, hardened);
+	for (i = 0; i < 70; i++)
+		buf_append(&b, line, 1024);
+	kexinit_init(&k);
+	assert_int_equal(kexinit_feed(&k, buf_data(&b), b.len), KEXINIT_DONE);
+	assert_string_equal(k.lists[KEXINIT_KEX], hardened[0]);
+	kexinit_clear(&k);
+	buf_clear(&b);
 	/* Endless short lines: stops at the byte cap. */
 	kexinit_init(&k);
 	for (i = 0; i < 20000 && k.state == KEXINIT_BANNER; i++)
