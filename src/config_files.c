@@ -163,7 +163,10 @@ config_check_server_files(struct config_ctx *ctx,
 	if (stat(srv->known_hosts, &st) == -1) {
 		if (errno == ENOENT)
 			config_error_at(ctx, known_hosts, "known_hosts file "
-			    "\"%s\" does not exist", srv->known_hosts);
+			    "\"%s\" does not exist: put the server's host keys "
+			    "there (`tunnels server-setup --script` prints them "
+			    "on the server; or ssh-keyscan, once their "
+			    "fingerprints are checked)", srv->known_hosts);
 		else
 			config_error_at(ctx, known_hosts, "cannot access "
 			    "known_hosts file \"%s\": %s", srv->known_hosts,

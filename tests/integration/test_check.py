@@ -211,7 +211,10 @@ def _case_bad_known_hosts(t, d):
 def _case_missing_known_hosts(t, d):
     t = edit(t, "known_hosts: %s/known_hosts" % d, "known_hosts: %s/no_kh" % d)
     return t, [pos(t, "{d}/no_kh".format(d=d)) + (
-        'known_hosts file "{d}/no_kh" does not exist',)]
+        'known_hosts file "{d}/no_kh" does not exist: put the server\'s '
+        'host keys there (`tunnels server-setup --script` prints them on '
+        'the server; or ssh-keyscan, once their fingerprints are '
+        'checked)',)]
 
 
 def _case_no_known_hosts_no_host_key(t, d):

@@ -1395,7 +1395,10 @@ static const struct config_file_case config_file_cases[] = {
 	  "@/tunnels.yaml:5:15: identity file \"@/sub\" is not a regular "
 	  "file (a directory)\n" },
 	{ "id", "nokh", NULL,
-	  "@/tunnels.yaml:6:18: known_hosts file \"@/nokh\" does not exist\n" },
+	  "@/tunnels.yaml:6:18: known_hosts file \"@/nokh\" does not "
+	  "exist: put the server's host keys there (`tunnels server-setup "
+	  "--script` prints them on the server; or ssh-keyscan, once their "
+	  "fingerprints are checked)\n" },
 	{ "id", "sub", NULL,
 	  "@/tunnels.yaml:6:18: known_hosts file \"@/sub\" is not a regular "
 	  "file (a directory)\n" },
@@ -1408,7 +1411,10 @@ static const struct config_file_case config_file_cases[] = {
 	{ "id644", "nokh", "nopass",
 	  "@/tunnels.yaml:5:15: identity file \"@/id644\" is readable by "
 	  "group or others (mode 0644); run chmod 600 \"@/id644\"\n"
-	  "@/tunnels.yaml:6:18: known_hosts file \"@/nokh\" does not exist\n"
+	  "@/tunnels.yaml:6:18: known_hosts file \"@/nokh\" does not "
+	  "exist: put the server's host keys there (`tunnels server-setup "
+	  "--script` prints them on the server; or ssh-keyscan, once their "
+	  "fingerprints are checked)\n"
 	  "@/tunnels.yaml:7:22: passphrase file \"@/nopass\" does not "
 	  "exist\n" },
 };
