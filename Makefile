@@ -66,7 +66,7 @@ SOBJS	 = $(SRCS:src/%.c=$(B)/asan/obj/%.o)
 # Modules the unit tests link: no SSH session, no network.
 PURE	 = util addr algos kexinit sshmem dial config config_yaml config_server \
 	   config_files config_tunnel keyfile knownhosts backoff nginx json \
-	   notify base64 loop log link reclaim ssherr setup_script rfile
+	   notify base64 loop log link reclaim ssherr setup_script rfile window
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  = $(UNIT_SRCS:tests/unit/%.c=$(B)/unit/%)
 PURE_OBJS  = $(foreach m,$(PURE),$(if $(wildcard src/$(m).c),$(B)/asan/obj/$(m).o))
