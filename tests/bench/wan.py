@@ -2,7 +2,8 @@
 The WAN section: `ssh -R` and tunnels reach sshd through delay_relay (a
 userspace relay that delays each direction by RTT/2, no bandwidth limit:
 this kernel has no netem), at 0, 50 and 150 ms RTT (WAN_RTTS="0 50 150"
-overrides). Per RTT and side, interleaved rounds of:
+overrides; WAN_ROUNDS=N the rounds). Per RTT and side, interleaved
+rounds of:
 
   upload    32 MiB from a client of sshd's remote port to the home app,
             timed from the app's greeting (the path is open end to end)
@@ -183,7 +184,7 @@ def small_request(port, timeout):
 def stalled_uploads(port, n, size, stall_s, deadline_s):
     """n connections each sending size bytes at once (non-blocking) until
     none accepts a byte for stall_s (or deadline_s); returns (bytes the
-    path accepted, seconds, the still-open sockets)."""
+    path accepted, seconds, connections the path closed, the sockets)."""
     sel = selectors.DefaultSelector()
     socks, left = [], {}
     chunk = b"\2" * (256 << 10)
@@ -194,7 +195,7 @@ def stalled_uploads(port, n, size, stall_s, deadline_s):
         left[s] = size
         sel.register(s, selectors.EVENT_WRITE)
     t0 = last = time.monotonic()
-    sent = 0
+    sent = closed = 0
     while left and time.monotonic() - last < stall_s and \
             time.monotonic() - t0 < deadline_s:
         for key, _ in sel.select(0.1):
@@ -203,6 +204,9 @@ def stalled_uploads(port, n, size, stall_s, deadline_s):
                 k = s.send(chunk[:left[s]])
             except BlockingIOError:
                 continue
+            except (BrokenPipeError, ConnectionResetError):
+                closed += 1             # the tunnel's side closed it
+                k, left[s] = 0, 0
             sent += k
             last = time.monotonic()
             left[s] -= k
@@ -210,7 +214,7 @@ def stalled_uploads(port, n, size, stall_s, deadline_s):
                 sel.unregister(s)
                 del left[s]
     sel.close()
-    return sent, time.monotonic() - t0, socks
+    return sent, time.monotonic() - t0, closed, socks
 
 
 # ---------------------------------------------------------------------------
@@ -296,7 +300,7 @@ def measure_memory(ctx, key, port, kh):
         side = start_side(ctx, key, (apps.stall, apps.stall), port, kh,
                           tag="-mem")
         rss0 = status_kib(side.pid, "VmRSS")
-        sent, secs, socks = stalled_uploads(side.bulk, MEM_CONNS, SIZE,
+        sent, secs, closed, socks = stalled_uploads(side.bulk, MEM_CONNS, SIZE,
                                             STALL_S, MEM_DEADLINE_S)
         rss1 = status_kib(side.pid, "VmRSS")
         hwm = status_kib(side.pid, "VmHWM")
@@ -308,11 +312,11 @@ def measure_memory(ctx, key, port, kh):
         apps.stop()
     res = {"rss_before_kib": rss0, "rss_after_kib": rss1, "hwm_kib": hwm,
            "growth_mib": (rss1 - rss0) / 1024, "accepted_mib": sent / MIB,
-           "seconds": round(secs, 1)}
+           "closed": closed, "seconds": round(secs, 1)}
     ctx.log("  memory %-8s RSS %d -> %d KiB (+%.1f MiB), the path took "
-            "%.1f MiB of %d x 32 MiB in %.1f s" % (
+            "%.1f MiB of %d x 32 MiB in %.1f s, closed %d" % (
                 key, rss0, rss1, res["growth_mib"], res["accepted_mib"],
-                MEM_CONNS, secs))
+                MEM_CONNS, secs, closed))
     return res
 
 
@@ -329,7 +333,7 @@ def run(ctx):
     w, sshd = ctx.world, ctx.sshd
     apps = Apps(w)
     nginx = origins.nginx_origin(w)
-    rounds = 1 if ctx.quick else 3
+    rounds = int(os.environ.get("WAN_ROUNDS") or (1 if ctx.quick else 3))
     n_small = 5 if ctx.quick else 9
     res, mem = {}, {}
     mem_rtt = MEM_RTT_MS if MEM_RTT_MS in rtts() else \
@@ -406,7 +410,9 @@ def rows(med, mem, rounds, n_small):
             mem["ssh"]["growth_mib"], mem["tunnels"]["growth_mib"],
             note="the home app accepts and never reads; VmRSS of ssh -R / "
             "the daemon after no byte moved for %.0f s, minus before; the "
-            "path took %.0f MiB (ssh -R) and %.0f MiB (tunnels)" % (
+            "path took %.0f MiB (ssh -R) and %.0f MiB (tunnels); "
+            "connections closed by the client side: %d and %d" % (
                 STALL_S, mem["ssh"]["accepted_mib"],
-                mem["tunnels"]["accepted_mib"])))
+                mem["tunnels"]["accepted_mib"], mem["ssh"]["closed"],
+                mem["tunnels"]["closed"])))
     return out
