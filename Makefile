@@ -7,7 +7,7 @@
 #   make test       unit + integration tests, under ASan/UBSan, fuzz smoke
 #   make fuzz       each libFuzzer target for FUZZ_SECONDS (tests/fuzz)
 #   make demo       a request through a real tunnel on loopback
-#   make bench      comparison with ssh -R
+#   make bench      comparison with ssh -R (make bench-wan: the WAN section)
 #   make install    PREFIX=/usr/local DESTDIR=
 
 PREFIX	?= /usr/local
@@ -209,6 +209,11 @@ demo: $(B)/tunnels
 bench: $(B)/tunnels
 	$(PYTHON) tests/bench/bench.py --bin $(CURDIR)/$(B)/tunnels \
 	    --out $(CURDIR)/$(B)/bench $(if $(BENCH),--only "$(BENCH)") $(BENCH_FLAGS)
+
+# The WAN section alone (WAN_RTTS="0 50 150" picks the round-trip times).
+.PHONY: bench-wan
+bench-wan:
+	$(MAKE) bench BENCH=wan
 
 check-style:
 	@! grep -nE '\b(sprintf|strcpy|strcat|gets|strtok|atoi|atol|sleep|usleep|alarm|system|popen)\(' src/*.c
