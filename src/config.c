@@ -172,6 +172,17 @@ config_parse_backoff(struct config_ctx *ctx, yaml_node_t *key,
 	    "backoff initial (%s) is greater than max (%s)", a, b);
 }
 
+/* Parse receive_window_budget: 0 turns autotuning off everywhere. */
+static void
+config_parse_window_budget(struct config_ctx *ctx, yaml_node_t *key,
+    yaml_node_t *val, void *obj)
+{
+	(void)key;
+	(void)obj;
+	(void)config_size_at(ctx, val, "receive_window_budget", 0,
+	    UINT64_C(1) << 40, &ctx->cfg->receive_window_budget);
+}
+
 static const struct config_key config_top_keys[] = {
 	{ "control", CONFIG_PATH, offsetof(struct config, control), 0, NULL },
 	{ "state_dir", CONFIG_PATH, offsetof(struct config, state_dir), 0,
@@ -179,6 +190,8 @@ static const struct config_key config_top_keys[] = {
 	{ "servers", CONFIG_CUSTOM, 0, 0, config_parse_servers },
 	{ "tunnels", CONFIG_CUSTOM, 0, 0, config_parse_tunnels },
 	{ "backoff", CONFIG_CUSTOM, 0, 0, config_parse_backoff },
+	{ "receive_window_budget", CONFIG_CUSTOM, 0, 0,
+	    config_parse_window_budget },
 };
 
 /* ---------------------------------------------------------------- */
@@ -464,6 +477,7 @@ config_parse(const char *path, const char *text, size_t len,
 	cfg->state_dir = xstrdup(CONFIG_DEFAULT_STATE);
 	cfg->backoff_initial_ms = CONFIG_BACKOFF_INITIAL;
 	cfg->backoff_max_ms = CONFIG_BACKOFF_MAX;
+	cfg->receive_window_budget = CONFIG_DEFAULT_WINDOW_BUDGET;
 
 	memset(&ctx, 0, sizeof ctx);
 	ctx.cfg = cfg;

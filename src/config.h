@@ -18,6 +18,10 @@
 
 /* Limits against a misbehaving server (or its clients). */
 #define CONFIG_DEFAULT_SESSION_MEMORY	(64ULL << 20)
+#define CONFIG_DEFAULT_RECEIVE_WINDOW	(16ULL << 20)
+#define CONFIG_DEFAULT_WINDOW_BUDGET	(64ULL << 20)
+/* SSH windows are 32-bit; far above any useful size. */
+#define CONFIG_MAX_RECEIVE_WINDOW	(1ULL << 30)
 #define CONFIG_MIN_SESSION_MEMORY	(1ULL << 20)
 #define CONFIG_DEFAULT_SERVER_CONNS	16384
 #define CONFIG_DEFAULT_TUNNEL_CONNS	4096
@@ -57,6 +61,9 @@ struct config_server {
 	/* Limits; a reload applies them to the running session. */
 	uint64_t	 max_session_memory;	/* bytes libssh2 may hold */
 	int		 max_connections;	/* over all its tunnels */
+	/* Largest receive window a channel grows to (window.c); at most the
+	 * base window (2 MiB) turns autotuning off. */
+	uint64_t	 max_receive_window;
 	int		 line, col;		/* of the server's key */
 };
 
@@ -81,6 +88,8 @@ struct config {
 	size_t			 n_tunnels;
 	int64_t			 backoff_initial_ms;	/* default 1 s */
 	int64_t			 backoff_max_ms;	/* default 60 s */
+	/* What grown receive windows may hold beyond the base, daemon-wide. */
+	uint64_t		 receive_window_budget;
 };
 
 struct config_error {
@@ -153,6 +162,7 @@ int		 config_parse_duration(const char *, int64_t *ms, char **cause);
 /* Parse "65536", "512KiB", "64MiB", "1GiB" (K, M, G: the same, base
  * 1024): returns 0 or -1 with *cause. */
 int		 config_parse_size(const char *, uint64_t *bytes, char **cause);
+
 /* Format bytes in the largest exact binary unit ("64MiB", "1500B"). */
 void		 config_format_size(uint64_t bytes, char *buf, size_t len);
 
