@@ -9,7 +9,8 @@
  * channel's window while the window is the limit: once per round trip it
  * looks at what the channel consumed in that round trip, and when that is
  * at least half the window, it doubles the window — up to the channel's
- * ceiling, the daemon-wide budget and what the session's memory cap leaves.
+ * ceiling and while two budgets have room: the daemon's, and the
+ * session's (a part of its memory cap, which counts what libssh2 holds).
  *
  * Bytes are only consumed while the local side takes them (the bridge
  * reads the channel only then), so a channel grows only while its local
@@ -30,12 +31,13 @@
 #define MIN(a, b)	((a) < (b) ? (a) : (b))
 #define MAX(a, b)	((a) > (b) ? (a) : (b))
 
-/* Set up a channel's window at libssh2's base. */
+/* Set up a channel's window at libssh2's base; budgets may be NULL. */
 void
-window_init(struct window *w, struct window_budget *budget, uint32_t base,
-    uint32_t ceiling)
+window_init(struct window *w, struct window_budget *daemon,
+    struct window_budget *session, uint32_t base, uint32_t ceiling)
 {
-	w->budget = budget;
+	w->budget[0] = daemon;
+	w->budget[1] = session;
 	w->base = base;
 	w->ceiling = MAX(ceiling, base);
 	w->target = base;
@@ -52,29 +54,33 @@ window_charge(struct window *w, uint32_t granted)
 {
 	/* target >= base always, so this never wraps. */
 	uint64_t	want = MAX(w->target, granted) - (uint64_t)w->base;
+	int		i;
 
-	if (w->budget != NULL) {
-		w->budget->used -= w->charged;
-		w->budget->used += want;
-	}
+	for (i = 0; i < 2; i++)
+		if (w->budget[i] != NULL)
+			w->budget[i]->used = w->budget[i]->used - w->charged +
+			    want;
 	w->charged = want;
 }
 
-/* The largest target the budget and the session's room allow now. */
+/* The largest target the ceiling and the budgets allow now. */
 static uint64_t
-window_limit(const struct window *w, uint64_t room)
+window_limit(const struct window *w)
 {
-	uint64_t	free_bytes = room;
+	uint64_t	free_bytes = UINT64_MAX;
+	int		i;
 
-	if (w->budget != NULL) {
-		if (w->budget->used >= w->budget->limit)
+	for (i = 0; i < 2; i++) {
+		if (w->budget[i] == NULL)
+			continue;
+		if (w->budget[i]->used >= w->budget[i]->limit)
 			free_bytes = 0;
 		else
 			free_bytes = MIN(free_bytes,
-			    w->budget->limit - w->budget->used);
+			    w->budget[i]->limit - w->budget[i]->used);
 	}
 	return MIN((uint64_t)w->ceiling,
-	    (uint64_t)w->base + w->charged + free_bytes);
+	    (uint64_t)w->base + w->charged + MIN(free_bytes, w->ceiling));
 }
 
 /*
@@ -91,7 +97,7 @@ window_round(struct window *w, const struct window_read *r)
 		return;
 	per_rtt = w->epoch_bytes * (uint64_t)r->rtt_ms / (uint64_t)elapsed;
 	if (per_rtt >= w->target / 2) {
-		grown = MIN((uint64_t)w->target * 2, window_limit(w, r->room));
+		grown = MIN((uint64_t)w->target * 2, window_limit(w));
 		if (grown > w->target) {
 			w->target = (uint32_t)grown;
 			w->grows++;
@@ -141,7 +147,10 @@ window_stall(struct window *w, uint32_t granted)
 void
 window_release(struct window *w)
 {
-	if (w->budget != NULL)
-		w->budget->used -= w->charged;
+	int	i;
+
+	for (i = 0; i < 2; i++)
+		if (w->budget[i] != NULL)
+			w->budget[i]->used -= w->charged;
 	w->charged = 0;
 }

@@ -16,7 +16,8 @@ struct window_budget {
 
 /* One channel's receive window. */
 struct window {
-	struct window_budget	*budget;
+	/* Charged together: the daemon's budget and the session's. */
+	struct window_budget	*budget[2];
 	uint32_t		 base;		/* libssh2's own window */
 	uint32_t		 ceiling;	/* this channel's largest */
 	uint32_t		 target;	/* granted up to this */
@@ -33,11 +34,10 @@ struct window_read {
 	int64_t		rtt_ms;		/* the session's round trip; 0: unknown */
 	size_t		n;		/* bytes just read and passed on */
 	uint32_t	avail;		/* window the server may still fill */
-	uint64_t	room;		/* the most the session may add now */
 };
 
 void		window_init(struct window *, struct window_budget *,
-		    uint32_t, uint32_t);
+		    struct window_budget *, uint32_t, uint32_t);
 uint32_t	window_on_read(struct window *, const struct window_read *);
 void		window_stall(struct window *, uint32_t);
 void		window_release(struct window *);

@@ -2,7 +2,7 @@
  * Unit tests for window.c: a window-limited channel doubles per round
  * trip up to its ceiling; slow, idle, unmeasured and loopback channels
  * never grow; a stall drops the target at once and the budget is held
- * until the granted window drains; the budget and the session's room
+ * until the granted window drains; the daemon's and the session's budgets
  * bound growth.
  */
 #include <stdarg.h>
@@ -15,7 +15,6 @@
 
 #define MiB	(1024u * 1024u)
 #define BASE	(2 * MiB)
-#define ROOM	(1ull << 40)
 
 /* A channel and the window the server sees (granted, not yet consumed). */
 struct chan {
@@ -28,7 +27,7 @@ struct chan {
 static void
 chan_init(struct chan *c, struct window_budget *b, uint32_t ceiling)
 {
-	window_init(&c->w, b, BASE, ceiling);
+	window_init(&c->w, b, NULL, BASE, ceiling);
 	c->avail = BASE;
 	c->now = 1000;
 	c->adjusted = 0;
@@ -36,12 +35,10 @@ chan_init(struct chan *c, struct window_budget *b, uint32_t ceiling)
 
 /*
  * One round trip of rtt ms in which the channel consumes bytes in 16
- * reads spread evenly; the window given back as the bridge would. room:
- * what the session allows above the base windows, this channel's share
- * included (the session passes what is left of it).
+ * reads spread evenly; the window given back as the bridge would.
  */
 static void
-chan_round(struct chan *c, int64_t rtt, uint64_t bytes, uint64_t room)
+chan_round(struct chan *c, int64_t rtt, uint64_t bytes)
 {
 	struct window_read	r;
 	uint32_t		adj;
@@ -57,7 +54,6 @@ chan_round(struct chan *c, int64_t rtt, uint64_t bytes, uint64_t room)
 		if (c->avail < BASE / 4 * 3)
 			c->avail = BASE;
 		r.avail = c->avail;
-		r.room = room > c->w.charged ? room - c->w.charged : 0;
 		adj = window_on_read(&c->w, &r);
 		c->avail += adj;
 		c->adjusted += adj;
@@ -75,9 +71,9 @@ test_window_limited_doubles(void **state)
 
 	(void)state;
 	chan_init(&c, &b, 32 * MiB);
-	chan_round(&c, 50, BASE, ROOM);		/* the first epoch */
+	chan_round(&c, 50, BASE);		/* the first epoch */
 	for (i = 0; i < 6; i++) {
-		chan_round(&c, 50, c.w.target, ROOM);
+		chan_round(&c, 50, c.w.target);
 		want = want * 2 > 32 * MiB ? 32 * MiB : want * 2;
 		assert_int_equal(c.w.target, want);
 		/* The server always has at least 3/4 of it to fill. */
@@ -102,7 +98,7 @@ test_window_no_rtt_no_growth(void **state)
 	(void)state;
 	chan_init(&c, &b, 32 * MiB);
 	for (i = 0; i < 10; i++)
-		chan_round(&c, 0, 64 * MiB, ROOM);
+		chan_round(&c, 0, 64 * MiB);
 	assert_int_equal(c.w.target, BASE);
 	assert_int_equal(c.adjusted, 0);
 	assert_int_equal(b.used, 0);
@@ -119,11 +115,11 @@ test_window_slow_channel_stays(void **state)
 	(void)state;
 	chan_init(&c, &b, 32 * MiB);
 	for (i = 0; i < 50; i++)
-		chan_round(&c, 150, BASE / 4, ROOM);
+		chan_round(&c, 150, BASE / 4);
 	assert_int_equal(c.w.target, BASE);
 	/* Loopback: 300 KiB per 1 ms round trip is far from a window. */
 	for (i = 0; i < 50; i++)
-		chan_round(&c, 1, 16 * 300 * 1024, ROOM);
+		chan_round(&c, 1, 16 * 300 * 1024);
 	assert_int_equal(c.w.target, BASE);
 	assert_int_equal(c.adjusted, 0);
 }
@@ -137,9 +133,9 @@ test_window_idle_then_burst(void **state)
 
 	(void)state;
 	chan_init(&c, &b, 32 * MiB);
-	chan_round(&c, 50, BASE, ROOM);
+	chan_round(&c, 50, BASE);
 	c.now += 60000;
-	chan_round(&c, 50, BASE / 16, ROOM);
+	chan_round(&c, 50, BASE / 16);
 	assert_int_equal(c.w.target, BASE);
 }
 
@@ -149,13 +145,13 @@ test_window_stall_drops_target(void **state)
 {
 	struct window_budget	b = { 1ull << 30, 0 };
 	struct chan		c;
-	struct window_read	r = { 0, 50, 0, 0, ROOM };
+	struct window_read	r = { 0, 50, 0, 0 };
 	int			i;
 
 	(void)state;
 	chan_init(&c, &b, 8 * MiB);
 	for (i = 0; i < 4; i++)
-		chan_round(&c, 50, c.w.target, ROOM);
+		chan_round(&c, 50, c.w.target);
 	assert_int_equal(c.w.target, 8 * MiB);
 	window_stall(&c.w, c.avail);
 	assert_int_equal(c.w.target, BASE);
@@ -183,37 +179,43 @@ test_window_budget_shared(void **state)
 	chan_init(&a, &b, 32 * MiB);
 	chan_init(&c, &b, 32 * MiB);
 	for (i = 0; i < 6; i++)
-		chan_round(&a, 50, a.w.target, ROOM);
+		chan_round(&a, 50, a.w.target);
 	assert_int_equal(a.w.target, 8 * MiB);
 	assert_int_equal(b.used, 6 * MiB);
 	for (i = 0; i < 6; i++)
-		chan_round(&c, 50, c.w.target, ROOM);
+		chan_round(&c, 50, c.w.target);
 	assert_int_equal(c.w.target, BASE);
 	window_stall(&a.w, BASE);
 	window_release(&a.w);
 	assert_int_equal(b.used, 0);
 	for (i = 0; i < 6; i++)
-		chan_round(&c, 50, c.w.target, ROOM);
+		chan_round(&c, 50, c.w.target);
 	assert_int_equal(c.w.target, 8 * MiB);
 	assert_true(b.used <= b.limit);
 }
 
-/* The session's room (its memory cap) bounds growth too. */
+/* The session's budget bounds growth too, and both are charged. */
 static void
-test_window_room_bounds(void **state)
+test_window_session_budget(void **state)
 {
-	struct window_budget	b = { 1ull << 30, 0 };
+	struct window_budget	b = { 1ull << 30, 0 }, s = { 2 * MiB, 0 };
 	struct chan		c;
 	int			i;
 
 	(void)state;
 	chan_init(&c, &b, 32 * MiB);
+	window_init(&c.w, &b, &s, BASE, 32 * MiB);
 	for (i = 0; i < 6; i++)
-		chan_round(&c, 50, c.w.target, 2 * MiB);
+		chan_round(&c, 50, c.w.target);
 	assert_int_equal(c.w.target, 4 * MiB);
+	assert_int_equal(b.used, 2 * MiB);
+	assert_int_equal(s.used, 2 * MiB);
+	window_release(&c.w);
+	assert_int_equal(b.used, 0);
+	assert_int_equal(s.used, 0);
 }
 
-/* No budget pointer: only the ceiling and the room bound it. */
+/* A ceiling at or below the base: never grows. */
 static void
 test_window_ceiling_below_base(void **state)
 {
@@ -223,7 +225,7 @@ test_window_ceiling_below_base(void **state)
 	(void)state;
 	chan_init(&c, NULL, 0);
 	for (i = 0; i < 6; i++)
-		chan_round(&c, 50, c.w.target, ROOM);
+		chan_round(&c, 50, c.w.target);
 	assert_int_equal(c.w.target, BASE);
 	assert_int_equal(c.adjusted, 0);
 }
@@ -238,7 +240,7 @@ main(void)
 		cmocka_unit_test(test_window_idle_then_burst),
 		cmocka_unit_test(test_window_stall_drops_target),
 		cmocka_unit_test(test_window_budget_shared),
-		cmocka_unit_test(test_window_room_bounds),
+		cmocka_unit_test(test_window_session_budget),
 		cmocka_unit_test(test_window_ceiling_below_base),
 	};
 
