@@ -16,7 +16,7 @@
 
 #include "addr.h"
 #include "cmd_common.h"
-#include "cmd_nginx.h"
+#include "cmd_setup.h"
 #include "config.h"
 #include "keyfile.h"
 #include "nginx.h"
@@ -404,8 +404,8 @@ cmd_server_setup(int argc, char **argv)
 			email = optarg;
 			break;
 		case 'h':
-			printf("usage: tunnels %s\n\n%s\n",
-			    CMD_SERVER_SETUP_USAGE, CMD_SERVER_SETUP_HELP);
+			cmd_help_print(CMD_SERVER_SETUP_USAGE,
+			    CMD_SERVER_SETUP_HELP);
 			rc = CMD_EXIT_OK;
 			goto out;
 		default:
