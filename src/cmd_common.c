@@ -10,6 +10,7 @@
 
 #include "cmd_common.h"
 #include "config.h"
+#include "util.h"
 
 /* The text `tunnels help COMMAND` prints. */
 void

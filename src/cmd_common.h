@@ -8,8 +8,7 @@
 
 #include <sys/types.h>
 
-#include "util.h"
-
+struct buf;
 struct config;
 
 /* Exit codes (systemd.exec(5) meanings). */

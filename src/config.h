@@ -160,15 +160,19 @@ int		 config_server_equal(const struct config_server *,
 /* Ignores the nginx section: a reload must not restart a tunnel for it. */
 int		 config_tunnel_equal(const struct config_tunnel *,
 		    const struct config_tunnel *);
-/* 1 if two nginx sections are identical (both may be NULL). */
+/* 1 if two nginx sections are identical (both may be NULL). Exported for the unit tests. */
 int		 config_nginx_equal(const struct config_nginx *,
 		    const struct config_nginx *);
 
-/* Parse "10s", "500ms", "1m", "2h": returns 0 or -1 with *cause. */
+/*
+ * Parse "10s", "500ms", "1m", "2h": returns 0 or -1 with *cause. Exported for the unit tests.
+ */
 int		 config_parse_duration(const char *, int64_t *ms, char **cause);
 
-/* Parse "65536", "512KiB", "64MiB", "1GiB" (K, M, G: the same, base
- * 1024): returns 0 or -1 with *cause. */
+/*
+ * Parse "65536", "512KiB", "64MiB", "1GiB" (K, M, G: the same, base
+ * 1024): returns 0 or -1 with *cause. Exported for the unit tests.
+ */
 int		 config_parse_size(const char *, uint64_t *bytes, char **cause);
 /* Format bytes in the largest exact binary unit ("64MiB", "1500B"). */
 void		 config_format_size(uint64_t bytes, char *buf, size_t len);
