@@ -64,7 +64,7 @@ OBJS	 = $(SRCS:src/%.c=$(B)/obj/%.o)
 SOBJS	 = $(SRCS:src/%.c=$(B)/asan/obj/%.o)
 
 # Modules the unit tests link: no SSH session, no network.
-PURE	 = util addr algos kexinit sshmem dial config config_yaml config_server \
+PURE	 = util addr atomicfile algos kexinit sshmem dial config config_yaml config_server \
 	   config_files config_tunnel keyfile knownhosts backoff nginx json \
 	   notify base64 loop log link reclaim ssherr setup_script rfile window
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "addr.h"
 
@@ -140,11 +141,27 @@ void		 config_errors_clear(struct config_errors *);
 /* Error i formatted as config_errors_print prints it (malloc'd). */
 char		*config_error_text(const struct config_errors *, size_t i);
 
-/* Lookups; NULL when absent. */
-const struct config_server *config_server_find(const struct config *,
-		    const char *name);
-const struct config_tunnel *config_tunnel_find(const struct config *,
-		    const char *name);
+/* The index of the server or tunnel called name, or -1. */
+ssize_t		 config_server_index(const struct config *, const char *name);
+ssize_t		 config_tunnel_index(const struct config *, const char *name);
+
+/* The server called name, or NULL. */
+static inline const struct config_server *
+config_server_find(const struct config *cfg, const char *name)
+{
+	ssize_t	i = config_server_index(cfg, name);
+
+	return i == -1 ? NULL : &cfg->servers[i];
+}
+
+/* The tunnel called name, or NULL. */
+static inline const struct config_tunnel *
+config_tunnel_find(const struct config *cfg, const char *name)
+{
+	ssize_t	i = config_tunnel_index(cfg, name);
+
+	return i == -1 ? NULL : &cfg->tunnels[i];
+}
 
 /* 1 if the two specs would behave identically (reload diff). */
 int		 config_server_equal(const struct config_server *,
@@ -152,15 +169,19 @@ int		 config_server_equal(const struct config_server *,
 /* Ignores the nginx section: a reload must not restart a tunnel for it. */
 int		 config_tunnel_equal(const struct config_tunnel *,
 		    const struct config_tunnel *);
-/* 1 if two nginx sections are identical (both may be NULL). */
+/* 1 if two nginx sections are identical (both may be NULL). Exported for the unit tests. */
 int		 config_nginx_equal(const struct config_nginx *,
 		    const struct config_nginx *);
 
-/* Parse "10s", "500ms", "1m", "2h": returns 0 or -1 with *cause. */
+/*
+ * Parse "10s", "500ms", "1m", "2h": returns 0 or -1 with *cause. Exported for the unit tests.
+ */
 int		 config_parse_duration(const char *, int64_t *ms, char **cause);
 
-/* Parse "65536", "512KiB", "64MiB", "1GiB" (K, M, G: the same, base
- * 1024): returns 0 or -1 with *cause. */
+/*
+ * Parse "65536", "512KiB", "64MiB", "1GiB" (K, M, G: the same, base
+ * 1024): returns 0 or -1 with *cause. Exported for the unit tests.
+ */
 int		 config_parse_size(const char *, uint64_t *bytes, char **cause);
 
 /* Format bytes in the largest exact binary unit ("64MiB", "1500B"). */

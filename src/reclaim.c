@@ -36,6 +36,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomicfile.h"
 #include "config.h"
 #include "log.h"
 #include "reclaim.h"
@@ -413,53 +414,6 @@ reclaim_load(struct reclaim *r)
 		    "session(s) of a previous run from %s", r->nprev, r->path);
 }
 
-/*
- * Write data to a new file beside path and rename it over path; 0, or -1
- * with errno. The temp file has a unique name and is created with O_EXCL
- * (mkostemp), so nothing planted in the directory is followed or
- * truncated; the directory is synced after the rename so the new name
- * survives a crash.
- */
-static int
-reclaim_write_atomic(const char *path, const char *data, size_t len)
-{
-	const char	*slash;
-	char		*tmp, *dir;
-	int		 fd, dfd, ok, err;
-
-	tmp = xasprintf("%s.XXXXXX", path);
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
-		err = errno;
-		free(tmp);
-		errno = err;
-		return -1;
-	}
-	errno = 0;
-	ok = write(fd, data, len) == (ssize_t)len && fsync(fd) == 0;
-	ok = close(fd) == 0 && ok;
-	if (!ok || rename(tmp, path) == -1) {
-		/* A short write sets no errno. */
-		err = errno != 0 ? errno : EIO;
-		unlink(tmp);
-		free(tmp);
-		errno = err;
-		return -1;
-	}
-	free(tmp);
-	if ((slash = strrchr(path, '/')) == NULL)
-		dir = xstrdup(".");
-	else
-		dir = xstrndup(path, slash == path ? 1 :
-		    (size_t)(slash - path));
-	/* The file is written: a failed directory sync is no error. */
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
-		(void)fsync(dfd);
-		close(dfd);
-	}
-	free(dir);
-	return 0;
-}
-
 /* Write what we know (current and previous sessions), atomically. */
 static void
 reclaim_save(struct reclaim *r)
@@ -482,7 +436,7 @@ reclaim_save(struct reclaim *r)
 		    rec->name, reclaim_keep_word(rec->keep));
 	}
 	/* Not fatal: reclaim still works within this run. */
-	if (reclaim_write_atomic(r->path, buf_data(&b), b.len) == -1)
+	if (atomicfile_write(r->path, buf_data(&b), b.len, 0600, NULL) == -1)
 		log_warn(r->cfg->name, NULL, "cannot save %s: %s", r->path,
 		    strerror(errno));
 	buf_clear(&b);
