@@ -41,6 +41,11 @@ struct dial	*dial_start(struct loop *, const struct resolve_result *res,
 		    int64_t timeout_ms, dial_cb *, void *arg);
 /* Close every attempt and free; the callback will not run. NULL is ok. */
 void		 dial_cancel(struct dial *);
+/*
+ * One non-blocking connect (also the bridges' local connects): 1 in
+ * progress, 0 connected at once, -1 with errno (nothing left open).
+ */
+int		 dial_socket(const struct sockaddr *, socklen_t, int *fd);
 
 /*
  * Pure helpers, exposed for the unit tests. dial_order writes into
