@@ -29,6 +29,7 @@
 #include "link.h"
 #include "log.h"
 #include "loop.h"
+#include "resolve.h"
 #include "ssherr.h"
 #include "util.h"
 

@@ -9,12 +9,12 @@
 #include <libssh2.h>
 
 #include "log.h"
-#include "resolve.h"
 #include "sweep.h"
 
 struct loop;
 struct loop_post;
 struct bridge;
+struct resolve_result;
 
 /* Names and counters a bridge shares with its forward (owned by it). */
 struct bridge_stats {

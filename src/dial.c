@@ -21,8 +21,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "dial.h"
 #include "loop.h"
+#include "resolve.h"
 #include "util.h"
 
 /* err value of an attempt that hit its deadline. */

@@ -7,11 +7,9 @@
 #ifndef TUNNELS_DIAL_H
 #define TUNNELS_DIAL_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
-
-#include "addr.h"
-#include "resolve.h"
 
 /* RFC 8305 §5: the recommended "connection attempt delay". */
 #define DIAL_ATTEMPT_DELAY_MS	250
@@ -20,6 +18,7 @@
 
 struct loop;
 struct dial;
+struct resolve_result;
 
 struct dial_result {
 	int		 fd;		/* the connected socket, -1 if none */

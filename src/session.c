@@ -1187,28 +1187,25 @@ session_update_interest(struct session *s)
 		return;
 	if (s->state == SESSION_CONNECTING)
 		ev = EPOLLOUT;
-	else if (s->ss != NULL) {
+	else if (s->state == SESSION_UP) {
+		/*
+		 * Input only while something will read it. With every tunnel
+		 * refused, nothing does until the next probe (at most
+		 * keepalive away, which also answers the server's
+		 * ClientAlive); a readable socket nobody reads would make
+		 * level-triggered epoll spin. Output: see below (libssh2
+		 * itself never waits to send, session_check_slot).
+		 */
+		if (session_has_reader(s))
+			ev = EPOLLIN;
+	} else if (s->ss != NULL) {
 		dirs = libssh2_session_block_directions(s->ss);
-		if (s->state == SESSION_UP) {
-			/*
-			 * Input only while something will read it. With every
-			 * tunnel refused, nothing does until the next probe
-			 * (at most keepalive away, which also answers the
-			 * server's ClientAlive); a readable socket nobody
-			 * reads would make level-triggered epoll spin.
-			 */
-			if (session_has_reader(s))
-				ev = EPOLLIN;
-			if (dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND)
-				ev |= EPOLLOUT;
-		} else {
-			if (dirs & LIBSSH2_SESSION_BLOCK_INBOUND)
-				ev |= EPOLLIN;
-			if (dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND)
-				ev |= EPOLLOUT;
-			if (ev == 0)
-				ev = EPOLLIN;
-		}
+		if (dirs & LIBSSH2_SESSION_BLOCK_INBOUND)
+			ev |= EPOLLIN;
+		if (dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+			ev |= EPOLLOUT;
+		if (ev == 0)
+			ev = EPOLLIN;
 	}
 	/* Packets we queued wait for room in the socket. */
 	if (s->ss != NULL && s->link.out.len > 0)
