@@ -961,13 +961,6 @@ session_handshake(struct session *s)
 	session_set_state(s, SESSION_AUTH, NULL, NULL);
 }
 
-/* Run the liveness probe (probe.c). */
-static enum ssh_step
-session_probe_step(struct session *s, struct sweep *sw)
-{
-	return probe_step(&s->probe, sw, s->name);
-}
-
 /*
  * The refused-listener policy, all of it: a forward only reports that
  * the server refused its tcpip-forward (forward_take_refused); these two
@@ -1141,7 +1134,7 @@ session_run(struct session *s, uint32_t events)
 		s->probe.wanted = 1;
 	/* Learn our server-side session, or end a stale one; then probe. */
 	if (session_reclaim_step(s, &sw) == SSH_DEAD ||
-	    session_probe_step(s, &sw) == SSH_DEAD)
+	    probe_step(&s->probe, &sw, s->name) == SSH_DEAD)
 		goto dead;
 	/* Calls that read one packet may leave others buffered: go again. */
 	if (sw.progress)
