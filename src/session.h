@@ -31,9 +31,9 @@ struct session	*session_new(struct runtime *, const struct config_server *);
 /* Tear down at once (no goodbye) and free, forwards included. */
 void		 session_free(struct session *);
 void		 session_start(struct session *);
-/* Point at an equal server spec of a newly loaded config. */
 /* The runtime's backoff or state_dir changed (reload): apply them now. */
 void		 session_set_runtime(struct session *);
+/* Point at an equal server spec of a newly loaded config. */
 void		 session_set_config(struct session *,
 		    const struct config_server *);
 
