@@ -13,6 +13,10 @@
  * libssh2 call appears in exactly one of them. A call that returns EAGAIN
  * holds nothing (the link takes every packet: docs/libssh2.md, "What the
  * engine does"), so the phase is simply tried again on a later round.
+ *
+ * The channel's receive window grows past libssh2's own while the local
+ * side keeps up (window.c): after each batch of reads, bridge_grant()
+ * asks the policy, and a local side that stops taking bytes stalls it.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -32,6 +36,7 @@
 #include "resolve.h"
 #include "ssherr.h"
 #include "util.h"
+#include "window.h"
 
 /* Per-direction buffer. Bounded: a full buffer stops the other side. */
 #define BRIDGE_BUF_SIZE		(64 * 1024)
@@ -50,6 +55,8 @@ struct bridge {
 	struct loop_post	*kick;
 	struct bridge_stats	*stats;
 	LIBSSH2_CHANNEL		*ch;
+	struct window_limits	*wl;		/* the session's */
+	struct window		 win;		/* our receive window */
 
 	int			 fd;
 	struct loop_io		 io;
@@ -238,8 +245,8 @@ bridge_connect_next(struct bridge *b, int err)
 /* Wrap an accepted channel and start connecting to the local target. */
 struct bridge *
 bridge_new(struct loop *l, struct loop_post *kick, struct bridge_stats *st,
-    LIBSSH2_CHANNEL *ch, const struct resolve_result *addrs,
-    const char *unix_path)
+    struct window_limits *wl, LIBSSH2_CHANNEL *ch,
+    const struct resolve_result *addrs, const char *unix_path)
 {
 	struct bridge	*b = xcalloc(1, sizeof *b);
 
@@ -247,6 +254,10 @@ bridge_new(struct loop *l, struct loop_post *kick, struct bridge_stats *st,
 	b->kick = kick;
 	b->stats = st;
 	b->ch = ch;
+	b->wl = wl;
+	/* libssh2 opened the channel with its default window, the base. */
+	window_init(&b->win, wl->daemon, &wl->session,
+	    LIBSSH2_CHANNEL_WINDOW_DEFAULT, wl->ceiling);
 	b->fd = -1;
 	/* Never equal to a generation: the first step reads. */
 	b->rx_seen = b->close_seen = UINT64_MAX;
@@ -429,6 +440,46 @@ bridge_ssh_error(struct bridge *b, LIBSSH2_SESSION *ss, const char *what,
 }
 
 /*
+ * After reading got bytes from the channel (0: none), tell the window
+ * policy, and send the WINDOW_ADJUST it asks for. A local side that is
+ * not taking what waits for it stalls the window instead: no growth, and
+ * no more than the base granted from now on.
+ */
+static enum ssh_step
+bridge_grant(struct bridge *b, struct sweep *sw, size_t got)
+{
+	struct window_read	r;
+	uint32_t		adj;
+	int			rc;
+
+	if (b->closing || b->remote_eof)
+		return SSH_OK;
+	r.avail = (uint32_t)libssh2_channel_window_read_ex(b->ch, NULL, NULL);
+	if (bridge_stalled(b)) {
+		if (!b->win.stalled)
+			window_stall(&b->win, r.avail);
+		return SSH_OK;
+	}
+	if (got == 0)
+		return SSH_OK;
+	/* A reload may have changed the ceiling. */
+	window_set_ceiling(&b->win, b->wl->ceiling);
+	r.now_ms = sw->now;
+	r.rtt_ms = *sw->rtt_ms;
+	r.n = got;
+	if ((adj = window_on_read(&b->win, &r)) == 0)
+		return SSH_OK;
+	rc = libssh2_channel_receive_window_adjust2(b->ch, adj, 1, NULL);
+	/*
+	 * EAGAIN cannot happen while the link takes every packet; should it,
+	 * the next read asks again (the policy sees the window unchanged).
+	 */
+	if (rc == 0 || rc == LIBSSH2_ERROR_EAGAIN)
+		return SSH_OK;
+	return bridge_ssh_error(b, sw->ss, "channel window adjust", rc);
+}
+
+/*
  * Phase 1: channel -> to_local, until the transport has nothing new for
  * us or to_local is full (then the channel's window does the
  * backpressure); new bytes and the remote EOF go out to the local side.
@@ -437,8 +488,7 @@ static enum ssh_step
 bridge_from_channel(struct bridge *b, struct sweep *sw)
 {
 	ssize_t	n;
-	size_t	room;
-	int	got = 0;
+	size_t	room, got = 0;
 
 	while (!b->closing && !b->remote_eof && b->rx_seen != *sw->rx_gen) {
 		bridge_buf_alloc(&b->to_local);
@@ -455,7 +505,8 @@ bridge_from_channel(struct bridge *b, struct sweep *sw)
 		if (n > 0) {
 			b->to_local.len += (size_t)n;
 			b->stats->bytes_in += (uint64_t)n;
-			sw->progress = got = 1;
+			got += (size_t)n;
+			sw->progress = 1;
 			continue;
 		}
 		if (n == 0) {
@@ -477,10 +528,10 @@ bridge_from_channel(struct bridge *b, struct sweep *sw)
 		b->to_local.off = 0;
 	}
 	/* New bytes for the local side, or its half-close, go out now. */
-	if ((got && !b->wblocked) || (b->remote_eof && !b->local_shut))
+	if ((got > 0 && !b->wblocked) || (b->remote_eof && !b->local_shut))
 		if (bridge_local_write(b))
 			sw->progress = 1;
-	return SSH_OK;
+	return bridge_grant(b, sw, got);
 }
 
 /*
@@ -605,6 +656,13 @@ bridge_stalled(const struct bridge *b)
 	    (b->connecting || b->wblocked);
 }
 
+/* The window granted up to now (the base until it grows). */
+uint32_t
+bridge_window(const struct bridge *b)
+{
+	return b->win.target;
+}
+
 /* Close this connection at the next step (its tunnel is going away). */
 void
 bridge_abort(struct bridge *b)
@@ -625,6 +683,7 @@ bridge_free(struct bridge *b)
 	if (b == NULL)
 		return;
 	b->ch = NULL;
+	window_release(&b->win);
 	bridge_close_fd(b);
 	free(b->to_local.mem);
 	free(b->to_remote.mem);

@@ -15,6 +15,7 @@ struct loop;
 struct loop_post;
 struct bridge;
 struct resolve_result;
+struct window_limits;
 
 /* Names and counters a bridge shares with its forward (owned by it). */
 struct bridge_stats {
@@ -40,11 +41,13 @@ void		 bridge_stats_clear(struct bridge_stats *);
 /*
  * Take ownership of an accepted channel and start connecting to the
  * local target (addrs for TCP, or unix_path). kick is posted whenever
- * local I/O leaves work for the session.
+ * local I/O leaves work for the session; wl (the session's) says how far
+ * the channel's receive window may grow.
  */
 struct bridge	*bridge_new(struct loop *, struct loop_post *kick,
-		    struct bridge_stats *, LIBSSH2_CHANNEL *,
-		    const struct resolve_result *addrs, const char *unix_path);
+		    struct bridge_stats *, struct window_limits *wl,
+		    LIBSSH2_CHANNEL *, const struct resolve_result *addrs,
+		    const char *unix_path);
 
 /*
  * Do the libssh2 side of the bridge; only from the session's service.
@@ -58,6 +61,9 @@ enum ssh_step	 bridge_step(struct bridge *, struct sweep *);
  * what the server sends for this connection, up to its window.
  */
 int		 bridge_stalled(const struct bridge *);
+
+/* The receive window the channel is granted up to now. */
+uint32_t	 bridge_window(const struct bridge *);
 
 /* Ask for a close (tunnel removed); the next steps free the channel. */
 void		 bridge_abort(struct bridge *);

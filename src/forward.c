@@ -521,8 +521,8 @@ forward_take_channel(struct forward *f, LIBSSH2_CHANNEL *ch)
 		f->cap = f->cap ? f->cap * 2 : 8;
 		f->v = xreallocarray(f->v, f->cap, sizeof *f->v);
 	}
-	f->v[f->n++] = bridge_new(f->rt->loop, f->kick, &f->stats, ch,
-	    unix_path ? NULL : &f->local_res, unix_path);
+	f->v[f->n++] = bridge_new(f->rt->loop, f->kick, &f->stats,
+	    &f->lim->win, ch, unix_path ? NULL : &f->local_res, unix_path);
 	f->lim->active++;
 }
 
@@ -553,6 +553,9 @@ static enum ssh_step
 forward_listen_answered(struct forward *f, struct sweep *sw,
     LIBSSH2_LISTENER *l, int rc, int bound)
 {
+	/* Any answer, even a refusal, took one round trip. */
+	if (l != NULL || rc == LIBSSH2_ERROR_REQUEST_DENIED)
+		sweep_rtt_sample(sw, sw->listen->since_ms);
 	ssh_slot_release(sw->listen, f);
 	f->want_listen = 0;
 	sw->progress = 1;
@@ -728,7 +731,15 @@ forward_status_json(const struct forward *f, struct buf *b, int64_t now)
 {
 	char		remote[ADDR_TEXT_MAX], local[ADDR_TEXT_MAX];
 	struct addr	a = f->remote;
+	uint64_t	win_sum = 0;
+	uint32_t	win_max = 0, w;
+	size_t		i;
 
+	for (i = 0; i < f->n; i++) {
+		w = bridge_window(f->v[i]);
+		win_sum += w;
+		win_max = MAX(win_max, w);
+	}
 	if (f->listener != NULL)
 		a.port = f->bound_port;
 	addr_format(&a, remote, sizeof remote);
@@ -745,7 +756,8 @@ forward_status_json(const struct forward *f, struct buf *b, int64_t now)
 	    "\"active_connections\":%llu,\"total_connections\":%llu,"
 	    "\"bytes_in\":%llu,\"bytes_out\":%llu,\"local_errors\":%llu,"
 	    "\"refused_connections\":%llu,\"max_connections\":%d,"
-	    "\"shed_connections\":%llu",
+	    "\"shed_connections\":%llu,\"receive_window_bytes\":%llu,"
+	    "\"receive_window_max\":%lu",
 	    forward_state_names[f->state],
 	    (long long)(now - f->since_ms) / 1000,
 	    (unsigned long long)f->stats.active,
@@ -754,7 +766,8 @@ forward_status_json(const struct forward *f, struct buf *b, int64_t now)
 	    (unsigned long long)f->stats.bytes_out,
 	    (unsigned long long)f->stats.local_errors,
 	    (unsigned long long)f->nrefused, f->max_conns,
-	    (unsigned long long)f->nshed);
+	    (unsigned long long)f->nshed, (unsigned long long)win_sum,
+	    (unsigned long)win_max);
 	if (f->state == FORWARD_WAITING) {
 		buf_printf(b, ",\"waiting_reason\":\"%s\"",
 		    forward_wait_names[f->wait]);

@@ -9,6 +9,7 @@
 
 #include "sweep.h"
 #include "util.h"
+#include "window.h"
 
 struct config_tunnel;
 struct loop_post;
@@ -37,11 +38,13 @@ enum forward_wait {
 
 /*
  * The connections of one server, counted over all its forwards against
- * the server's max_connections (owned by the session).
+ * the server's max_connections, and what their receive windows may grow
+ * to (owned by the session).
  */
 struct forward_limits {
 	uint64_t	active;		/* bridges of every forward */
 	int		max;
+	struct window_limits win;	/* how far receive windows grow */
 };
 
 struct forward	*forward_new(struct runtime *, const struct config_tunnel *,

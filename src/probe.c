@@ -16,6 +16,9 @@ probe_open_failed(struct probe *p, struct sweep *sw, int rc,
 {
 	char	*why;
 
+	/* A refusal is an answer, one round trip after the open. */
+	if (rc == LIBSSH2_ERROR_CHANNEL_FAILURE)
+		sweep_rtt_sample(sw, sw->open->since_ms);
 	p->opening = p->wanted = 0;
 	ssh_slot_release(sw->open, p);
 	sw->progress = 1;
@@ -50,6 +53,7 @@ probe_step(struct probe *p, struct sweep *sw, const char *server)
 			p->opening = 1;
 			return SSH_OK;
 		}
+		sweep_rtt_sample(sw, sw->open->since_ms);
 		p->opening = p->wanted = 0;
 		ssh_slot_release(sw->open, p);
 		p->ch = ch;

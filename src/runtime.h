@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include "window.h"
+
 struct loop;
 struct resolver;
 
@@ -19,6 +21,8 @@ struct runtime {
 	const char	 *state_dir;	/* NULL: memory only */
 	const char	 *state_name;	/* config file stem: state file prefix */
 	uint64_t	  config_gen;	/* bumps with every reload applied */
+	/* What grown receive windows hold, all servers together. */
+	struct window_budget window_budget;
 	void		(*changed)(void *arg);
 	void		 *changed_arg;
 };

@@ -114,6 +114,7 @@ struct session {
 	struct forward			**fw;
 	size_t				  nfw, capfw;
 	struct forward_limits		  conns;	/* max_connections */
+	int64_t				  rtt_ms;	/* least seen; 0: none */
 	size_t				  mem_peak;	/* of connections gone */
 
 	/*
@@ -437,6 +438,20 @@ session_on_disconnect(LIBSSH2_SESSION *ss, int reason, const char *msg,
 	free(text);
 }
 
+/*
+ * Apply the server's limits: connections, and how far receive windows
+ * grow. Grown windows may hold a quarter of max_session_memory, so that
+ * they never reach the shed mark (half of it) by themselves.
+ */
+static void
+session_set_limits(struct session *s, const struct config_server *cfg)
+{
+	s->conns.max = cfg->max_connections;
+	s->conns.win.session.limit = cfg->max_session_memory / 4;
+	s->conns.win.ceiling = (uint32_t)MIN(cfg->max_receive_window,
+	    UINT32_MAX);
+}
+
 /* Create the session of one server (not started). */
 struct session *
 session_new(struct runtime *rt, const struct config_server *cfg)
@@ -457,7 +472,8 @@ session_new(struct runtime *rt, const struct config_server *cfg)
 	loop_post_init(&s->post, session_service, s);
 	loop_io_init(&s->io, session_on_io, s);
 	s->reclaim = reclaim_new(cfg, rt->state_dir, rt->state_name);
-	s->conns.max = cfg->max_connections;
+	s->conns.win.daemon = &rt->window_budget;
+	session_set_limits(s, cfg);
 	return s;
 }
 
@@ -721,6 +737,8 @@ session_begin_ssh(struct session *s)
 
 	link_sockopts(&s->link, s->cfg->keepalive_ms, s->cfg->keepalive_count);
 	sshmem_set_cap(&s->mem, (size_t)s->cfg->max_session_memory);
+	/* A new connection may take another path: learn its round trip. */
+	s->rtt_ms = 0;
 	s->ss = libssh2_session_init_ex(session_mem_alloc, session_mem_free,
 	    session_mem_realloc, s);
 	if (s->ss == NULL) {
@@ -1115,6 +1133,7 @@ session_run(struct session *s, uint32_t events)
 	sw.rx_gen = &s->link.rx_gen;
 	sw.listen = &s->listen;
 	sw.open = &s->open;
+	sw.rtt_ms = &s->rtt_ms;
 	if (session_run_forwards(s, &sw) == SSH_DEAD)
 		goto dead;
 	if (s->refresh) {
@@ -1347,7 +1366,7 @@ session_set_config(struct session *s, const struct config_server *cfg)
 	 * them to the running session (a lower memory cap than what libssh2
 	 * holds now drops it at its next allocation).
 	 */
-	s->conns.max = cfg->max_connections;
+	session_set_limits(s, cfg);
 	if (s->ss != NULL)
 		sshmem_set_cap(&s->mem, (size_t)cfg->max_session_memory);
 }
@@ -1495,6 +1514,13 @@ session_status_json(const struct session *s, struct buf *b, int64_t now)
 	    (unsigned long long)s->cfg->max_session_memory);
 	buf_printf(b, ",\"active_connections\":%llu,\"max_connections\":%d",
 	    (unsigned long long)s->conns.active, s->conns.max);
+	/* The round trip receive windows grow by, and what they hold. */
+	if (s->rtt_ms > 0)
+		buf_printf(b, ",\"rtt_ms\":%lld", (long long)s->rtt_ms);
+	else
+		buf_printf(b, ",\"rtt_ms\":null");
+	buf_printf(b, ",\"receive_window_used\":%llu",
+	    (unsigned long long)s->conns.win.session.used);
 	if (reclaim_server_pid(s->reclaim) != 0)
 		buf_printf(b, ",\"server_pid\":%ld",
 		    reclaim_server_pid(s->reclaim));

@@ -87,6 +87,7 @@ supervisor_set_runtime(struct supervisor *sv, const struct config *cfg)
 	sv->rt.backoff_initial_ms = cfg->backoff_initial_ms;
 	sv->rt.backoff_max_ms = cfg->backoff_max_ms;
 	sv->rt.state_dir = cfg->state_dir;
+	sv->rt.window_budget.limit = cfg->receive_window_budget;
 	free(sv->state_name);
 	sv->state_name = supervisor_state_name(cfg->path);
 	sv->rt.state_name = sv->state_name;
@@ -420,7 +421,10 @@ supervisor_status_json(struct supervisor *sv, struct buf *b)
 			buf_printf(b, ",");
 		session_status_json(sv->sessions[i], b, now);
 	}
-	buf_printf(b, "],\"tunnels\":[");
+	buf_printf(b, "],\"receive_window_budget\":{\"limit\":%llu,"
+	    "\"used\":%llu},\"tunnels\":[",
+	    (unsigned long long)sv->rt.window_budget.limit,
+	    (unsigned long long)sv->rt.window_budget.used);
 	for (i = 0; i < cfg->n_tunnels; i++) {
 		if (i > 0)
 			buf_printf(b, ",");

@@ -47,8 +47,28 @@ struct sweep {
 	const uint64_t	*rx_gen;
 	struct ssh_slot	*listen;	/* forward_listen_ex (forward.c) */
 	struct ssh_slot	*open;		/* channel opens (probe, reclaim) */
+	/*
+	 * The session's round trip: the least over its life of the request
+	 * round trips (tcpip-forward, the probe's channel open); 0: unknown.
+	 */
+	int64_t		*rtt_ms;
 	int		 progress;	/* anything moved this round */
 };
+
+/*
+ * A request sent at since_ms was answered in this round: one more sample
+ * of the round trip (queueing only ever adds to it: keep the least).
+ */
+static inline void
+sweep_rtt_sample(struct sweep *sw, int64_t since_ms)
+{
+	int64_t	rtt = sw->now - since_ms;
+
+	if (rtt < 1)
+		rtt = 1;
+	if (*sw->rtt_ms == 0 || rtt < *sw->rtt_ms)
+		*sw->rtt_ms = rtt;
+}
 
 /* Take the slot for owner (or keep it); 0 if another holds it. */
 static inline int

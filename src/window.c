@@ -154,3 +154,15 @@ window_release(struct window *w)
 			w->budget[i]->used -= w->charged;
 	w->charged = 0;
 }
+
+/*
+ * The ceiling changed (a reload): a window above it shrinks to it (its
+ * charge follows at the next read, stall or release).
+ */
+void
+window_set_ceiling(struct window *w, uint32_t ceiling)
+{
+	w->ceiling = MAX(ceiling, w->base);
+	if (w->target > w->ceiling)
+		w->target = w->ceiling;
+}

@@ -28,6 +28,13 @@ struct window {
 	int			 stalled;	/* the local side stopped */
 };
 
+/* Where the channels of one session take their limits from (its own). */
+struct window_limits {
+	struct window_budget	*daemon;	/* the daemon's, shared */
+	struct window_budget	 session;
+	uint32_t		 ceiling;	/* max_receive_window */
+};
+
 /* What happened on the channel when the bridge read from it. */
 struct window_read {
 	int64_t		now_ms;
@@ -41,5 +48,6 @@ void		window_init(struct window *, struct window_budget *,
 uint32_t	window_on_read(struct window *, const struct window_read *);
 void		window_stall(struct window *, uint32_t);
 void		window_release(struct window *);
+void		window_set_ceiling(struct window *, uint32_t);
 
 #endif

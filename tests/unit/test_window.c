@@ -230,6 +230,31 @@ test_window_ceiling_below_base(void **state)
 	assert_int_equal(c.adjusted, 0);
 }
 
+/* A lower ceiling (a reload) shrinks a grown window; growth stops there. */
+static void
+test_window_set_ceiling(void **state)
+{
+	struct window_budget	b = { 1ull << 30, 0 };
+	struct chan		c;
+	int			i;
+
+	(void)state;
+	chan_init(&c, &b, 32 * MiB);
+	for (i = 0; i < 4; i++)
+		chan_round(&c, 50, c.w.target);
+	assert_true(c.w.target >= 8 * MiB);
+	window_set_ceiling(&c.w, 4 * MiB);
+	assert_int_equal(c.w.target, 4 * MiB);
+	for (i = 0; i < 4; i++)
+		chan_round(&c, 50, c.w.target);
+	assert_int_equal(c.w.target, 4 * MiB);
+	/* Off: back to the base, the charge follows the granted window. */
+	window_set_ceiling(&c.w, 0);
+	assert_int_equal(c.w.target, BASE);
+	window_release(&c.w);
+	assert_int_equal(b.used, 0);
+}
+
 int
 main(void)
 {
@@ -242,6 +267,7 @@ main(void)
 		cmocka_unit_test(test_window_budget_shared),
 		cmocka_unit_test(test_window_session_budget),
 		cmocka_unit_test(test_window_ceiling_below_base),
+		cmocka_unit_test(test_window_set_ceiling),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
