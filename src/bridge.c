@@ -82,6 +82,7 @@ struct bridge {
 	 */
 	unsigned		 rfull:1;	/* stopped reading: to_remote full */
 	unsigned		 wblocked:1;	/* send said EAGAIN */
+	unsigned		 adjusted:1;	/* a WINDOW_ADJUST of ours counts */
 
 	uint64_t		 rx_seen;	/* sweep.rx_gen when found empty */
 	uint64_t		 close_seen;	/* same, for the CLOSE check */
@@ -440,6 +441,25 @@ bridge_ssh_error(struct bridge *b, LIBSSH2_SESSION *ss, const char *what,
 }
 
 /*
+ * The window the server may still fill, as the policy should see it.
+ * Until we grant more ourselves, what is granted is libssh2's own: its
+ * base, topped up by as much as one read asks (channel.c), nothing of
+ * ours to charge to a budget.
+ */
+static uint32_t
+bridge_granted(struct bridge *b)
+{
+	uint32_t	avail;
+
+	avail = (uint32_t)libssh2_channel_window_read_ex(b->ch, NULL, NULL);
+	if (b->win.target > b->win.base)
+		return avail;
+	if (b->adjusted && avail <= b->win.base + BRIDGE_BUF_SIZE)
+		b->adjusted = 0;
+	return b->adjusted ? avail : MIN(avail, b->win.base);
+}
+
+/*
  * After reading got bytes from the channel (0: none), tell the window
  * policy, and send the WINDOW_ADJUST it asks for. A local side that is
  * not taking what waits for it stalls the window instead: no growth, and
@@ -454,7 +474,7 @@ bridge_grant(struct bridge *b, struct sweep *sw, size_t got)
 
 	if (b->closing || b->remote_eof)
 		return SSH_OK;
-	r.avail = (uint32_t)libssh2_channel_window_read_ex(b->ch, NULL, NULL);
+	r.avail = bridge_granted(b);
 	if (bridge_stalled(b)) {
 		if (!b->win.stalled)
 			window_stall(&b->win, r.avail);
@@ -470,6 +490,8 @@ bridge_grant(struct bridge *b, struct sweep *sw, size_t got)
 	if ((adj = window_on_read(&b->win, &r)) == 0)
 		return SSH_OK;
 	rc = libssh2_channel_receive_window_adjust2(b->ch, adj, 1, NULL);
+	if (rc == 0)
+		b->adjusted = 1;
 	/*
 	 * EAGAIN cannot happen while the link takes every packet; should it,
 	 * the next read asks again (the policy sees the window unchanged).

@@ -1,0 +1,265 @@
+"""
+Receive-window autotuning (src/window.c, issue 13) through a delay relay
+of ~50 ms round trip between the daemon and sshd (tests/bench/
+delay_relay.c; this kernel has no netem):
+
+  - a bulk upload arrives intact, the channel's window grows past
+    libssh2's 2 MiB base and the server's rtt_ms is measured;
+  - uploads into a local app that never reads never grow a window, hold
+    no budget, keep the daemon's memory bounded and are not shed; every
+    byte arrives once the app reads;
+  - max_receive_window: 0 turns it off.
+
+No timing is asserted: only what status and the bytes say.
+"""
+
+import hashlib
+import os
+import selectors
+import socket
+import subprocess
+import threading
+
+import pytest
+
+import apps
+from harness import REPO, alloc_port, connect, stop_popen, wait_until
+
+MiB = 1 << 20
+BASE = 2 * MiB          # LIBSSH2_CHANNEL_WINDOW_DEFAULT
+RTT_MS = 50
+STALLED_CONNS = 10
+STALLED_SIZE = 32 * MiB
+RSS_GROWTH_MAX = 64 * MiB
+BLOCK = os.urandom(MiB)
+
+
+def rss(pid):
+    """Resident set size of pid in bytes."""
+    with open("/proc/%d/status" % pid) as fp:
+        for line in fp:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+def payload(i):
+    """Block i of an upload: random, and different for every i."""
+    return i.to_bytes(8, "big") + BLOCK[8:]
+
+
+class Relay:
+    """delay_relay in front of a port, rtt_ms / 2 each way."""
+
+    def __init__(self, world, target_port, rtt_ms):
+        src = REPO / "tests" / "bench" / "delay_relay.c"
+        exe = world.dir / "delay_relay"
+        subprocess.run(["cc", "-O2", "-std=c11", "-D_GNU_SOURCE", "-Wall",
+                        "-Wextra", "-Werror", "-o", str(exe), str(src)],
+                       check=True)
+        self.proc = subprocess.Popen([str(exe), str(target_port),
+                                      str(rtt_ms * 500)],
+                                     stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE)
+        world.on_cleanup(self.stop)
+        line = self.proc.stdout.readline().decode()
+        if not line.strip():
+            raise AssertionError("delay_relay exited (rc %s)" %
+                                 self.proc.poll())
+        self.port = int(line)
+
+    def stop(self):
+        if self.proc is not None:
+            stop_popen(self.proc)
+            self.proc.stdout.close()
+            self.proc = None
+
+
+class Sink(apps.App):
+    """Reads each connection to EOF once the gate is open, counting, then
+    replies "<bytes> <sha256>"."""
+
+    def __init__(self, gate_open=True, **kw):
+        super().__init__(**kw)
+        self.gate = threading.Event()
+        if gate_open:
+            self.gate.set()
+        self.received = 0
+        self.count_lock = threading.Lock()
+
+    def handle(self, c, n):
+        self.gate.wait(300)
+        h, size = hashlib.sha256(), 0
+        while True:
+            b = c.recv(1 << 18)
+            if not b:
+                break
+            h.update(b)
+            size += len(b)
+            with self.count_lock:
+                self.received += len(b)
+        c.sendall(b"%d %s\n" % (size, h.hexdigest().encode()))
+
+
+def start(world, sink, **server):
+    """sshd behind the relay, and the daemon with one tunnel to sink."""
+    sshd = world.sshd("sshd1")
+    relay = Relay(world, sshd.port, RTT_MS)
+    kh = world.known_hosts(sshd.known_hosts_line(port=relay.port))
+    rport = alloc_port()
+    srv = world.server_cfg(sshd, known_hosts=kh, port=relay.port, **server)
+    cfg, _ = world.write_config(
+        {"s1": srv},
+        [{"name": "t1", "server": "s1", "remote": rport,
+          "local": sink.local}])
+    d = world.daemon(cfg)
+    d.wait_tunnel("t1", "up", 20)
+    return d, rport
+
+
+def reply_of(s):
+    """The sink's "<bytes> <sha256>" line."""
+    line = b""
+    while not line.endswith(b"\n"):
+        b = s.recv(256)
+        if not b:
+            raise AssertionError("EOF before the sink's reply: %r" % line)
+        line += b
+    size, digest = line.split()
+    return int(size), digest.decode()
+
+
+def upload_then_check(d, rport, sink, blocks):
+    """Send blocks MiB; once the sink has them all (the connection still
+    open), return the tunnel's status; then check the sink's reply."""
+    h = hashlib.sha256()
+    s = connect(rport, timeout=60)
+    for i in range(blocks):
+        p = payload(i)
+        h.update(p)
+        s.sendall(p)
+    wait_until(lambda: sink.received >= blocks * MiB, 120,
+               "the sink to receive %d MiB" % blocks)
+    st = d.status()
+    s.shutdown(socket.SHUT_WR)
+    size, digest = reply_of(s)
+    s.close()
+    assert size == blocks * MiB
+    assert digest == h.hexdigest()
+    return st
+
+
+def test_upload_grows_the_window(world):
+    sink = world.app(Sink())
+    d, rport = start(world, sink)
+    st = upload_then_check(d, rport, sink, 64)
+    t = d.find(st, "tunnels", "t1")
+    srv = d.find(st, "servers", "s1")
+    assert srv["rtt_ms"] is not None and srv["rtt_ms"] >= 40, srv
+    assert t["active_connections"] == 1, t
+    assert t["receive_window_max"] > BASE, t
+    assert t["receive_window_bytes"] == t["receive_window_max"], t
+    budget = st["receive_window_budget"]
+    assert budget["limit"] == 64 * MiB, budget
+    assert 0 < budget["used"] <= budget["limit"], budget
+    # Gone with the connection: the budget is given back.
+    st = d.wait_status(lambda st: d.find(st, "tunnels", "t1")
+                       ["active_connections"] == 0, 20, "connection gone")
+    assert st["receive_window_budget"]["used"] == 0
+    assert d.find(st, "tunnels", "t1")["receive_window_bytes"] == 0
+
+
+def stalled_uploads(rport, n, size):
+    """n connections sending size bytes each, non-blocking, until no byte
+    is accepted for a while; returns the sockets and what each sent."""
+    sel = selectors.DefaultSelector()
+    socks = [connect(rport, timeout=30) for _ in range(n)]
+    sent = {}
+    for s in socks:
+        s.setblocking(False)
+        sent[s] = 0
+        sel.register(s, selectors.EVENT_WRITE)
+    quiet = 0
+    # A path that takes nothing for 2 s in a row (20 selects) is full.
+    while sel.get_map() and quiet < 20:
+        events = sel.select(0.1)
+        moved = False
+        for key, _ in events:
+            s = key.fileobj
+            i, off = divmod(sent[s], MiB)
+            try:
+                k = s.send(payload(i)[off:])
+            except BlockingIOError:
+                continue
+            sent[s] += k
+            moved = moved or k > 0
+            if sent[s] >= size:
+                sel.unregister(s)
+        quiet = 0 if moved else quiet + 1
+    sel.close()
+    return socks, sent
+
+
+def finish_uploads(socks, sent, size):
+    """Send the rest of every upload, blocking, then check every reply."""
+    digests = {}
+    for s in socks:
+        s.setblocking(True)
+        s.settimeout(120)
+        h = hashlib.sha256()
+        for i in range(size // MiB):
+            h.update(payload(i))
+        # Each socket is drained by its own handler thread: sendall the
+        # rest of one while the others' buffers are already being read.
+        while sent[s] < size:
+            i, off = divmod(sent[s], MiB)
+            s.sendall(payload(i)[off:])
+            sent[s] += MiB - off
+        s.shutdown(socket.SHUT_WR)
+        digests[s] = h.hexdigest()
+    for s in socks:
+        got, digest = reply_of(s)
+        assert got == size
+        assert digest == digests[s]
+        s.close()
+
+
+@pytest.fixture
+def release_bin(monkeypatch):
+    """Memory is measured on the release build (ASan's quarantine grows
+    RSS with churn even when use is bounded)."""
+    monkeypatch.setenv("TUNNELS_BIN", str(REPO / "build" / "tunnels"))
+
+
+def test_stalled_app_never_grows_a_window(world, release_bin):
+    sink = world.app(Sink(gate_open=False))
+    world.on_cleanup(sink.gate.set)     # never leave its threads waiting
+    d, rport = start(world, sink)
+    before = rss(d.pid)
+    socks, sent = stalled_uploads(rport, STALLED_CONNS, STALLED_SIZE)
+    world.on_cleanup(lambda: [s.close() for s in socks])
+    st = d.status()
+    t = d.find(st, "tunnels", "t1")
+    grown = rss(d.pid) - before
+    assert t["active_connections"] == STALLED_CONNS, t
+    assert t["shed_connections"] == 0, t
+    assert t["receive_window_max"] == BASE, t
+    assert t["receive_window_bytes"] == STALLED_CONNS * BASE, t
+    assert st["receive_window_budget"]["used"] == 0, st
+    assert d.find(st, "servers", "s1")["receive_window_used"] == 0
+    assert grown <= RSS_GROWTH_MAX, "RSS grew by %d MiB" % (grown >> 20)
+    # Nothing is lost: the app reads, every upload completes intact.
+    sink.gate.set()
+    finish_uploads(socks, sent, STALLED_SIZE)
+    st = d.status()
+    assert d.find(st, "tunnels", "t1")["shed_connections"] == 0
+
+
+def test_max_receive_window_zero_turns_it_off(world):
+    sink = world.app(Sink())
+    d, rport = start(world, sink, max_receive_window=0)
+    st = upload_then_check(d, rport, sink, 48)
+    t = d.find(st, "tunnels", "t1")
+    assert d.find(st, "servers", "s1")["rtt_ms"] >= 40
+    assert t["receive_window_max"] == BASE, t
+    assert st["receive_window_budget"]["used"] == 0, st
