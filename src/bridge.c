@@ -16,7 +16,8 @@
  *
  * The channel's receive window grows past libssh2's own while the local
  * side keeps up (window.c): after each batch of reads, bridge_grant()
- * asks the policy, and a local side that stops taking bytes stalls it.
+ * asks the policy, and a local side that takes nothing for a round trip
+ * stalls it.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -83,6 +84,14 @@ struct bridge {
 	unsigned		 rfull:1;	/* stopped reading: to_remote full */
 	unsigned		 wblocked:1;	/* send said EAGAIN */
 	unsigned		 adjusted:1;	/* a WINDOW_ADJUST of ours counts */
+
+	/*
+	 * Since when the local side has taken nothing of what waits for it
+	 * (-1: it is taking), and what it had taken then (local_sent).
+	 */
+	int64_t			 stall_ms;
+	uint64_t		 stall_sent;
+	uint64_t		 local_sent;	/* bytes to the local socket */
 
 	uint64_t		 rx_seen;	/* sweep.rx_gen when found empty */
 	uint64_t		 close_seen;	/* same, for the CLOSE check */
@@ -256,6 +265,7 @@ bridge_new(struct loop *l, struct loop_post *kick, struct bridge_stats *st,
 	b->stats = st;
 	b->ch = ch;
 	b->wl = wl;
+	b->stall_ms = -1;
 	/* libssh2 opened the channel with its default window, the base. */
 	window_init(&b->win, wl->daemon, &wl->session,
 	    LIBSSH2_CHANNEL_WINDOW_DEFAULT, wl->ceiling);
@@ -357,6 +367,7 @@ bridge_local_write(struct bridge *b)
 		    b->to_local.len, MSG_NOSIGNAL);
 		if (n > 0) {
 			bridge_buf_consume(&b->to_local, (size_t)n);
+			b->local_sent += (uint64_t)n;
 			changed = 1;
 			continue;
 		}
@@ -460,6 +471,26 @@ bridge_granted(struct bridge *b)
 }
 
 /*
+ * 1 once the local side has taken nothing of what waits for it for a
+ * round trip: stalled, not just behind a burst. A window-limited channel
+ * receives its window in bursts faster than a local program reads, so a
+ * full socket buffer alone says nothing.
+ */
+static int
+bridge_window_stalled(struct bridge *b, struct sweep *sw)
+{
+	if (!bridge_stalled(b)) {
+		b->stall_ms = -1;
+		return 0;
+	}
+	if (b->stall_ms < 0 || b->local_sent != b->stall_sent) {
+		b->stall_ms = sw->now;
+		b->stall_sent = b->local_sent;
+	}
+	return sw->now - b->stall_ms >= *sw->rtt_ms;
+}
+
+/*
  * After reading got bytes from the channel (0: none), tell the window
  * policy, and send the WINDOW_ADJUST it asks for. A local side that is
  * not taking what waits for it stalls the window instead: no growth, and
@@ -475,7 +506,7 @@ bridge_grant(struct bridge *b, struct sweep *sw, size_t got)
 	if (b->closing || b->remote_eof)
 		return SSH_OK;
 	r.avail = bridge_granted(b);
-	if (bridge_stalled(b)) {
+	if (bridge_window_stalled(b, sw)) {
 		if (!b->win.stalled)
 			window_stall(&b->win, r.avail);
 		return SSH_OK;
