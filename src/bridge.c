@@ -25,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -92,6 +94,7 @@ struct bridge {
 	int64_t			 stall_ms;
 	uint64_t		 stall_sent;
 	uint64_t		 local_sent;	/* bytes to the local socket */
+	uint64_t		 local_read;	/* of those, read by the program */
 
 	uint64_t		 rx_seen;	/* sweep.rx_gen when found empty */
 	uint64_t		 close_seen;	/* same, for the CLOSE check */
@@ -491,6 +494,28 @@ bridge_window_stalled(struct bridge *b, struct sweep *sw)
 }
 
 /*
+ * Bytes the local program read since the last call: what we sent to its
+ * socket less what still waits in the socket's queue. A program that
+ * never reads still takes megabytes into the kernel's buffers at first;
+ * those must not look like a program that keeps up.
+ */
+static size_t
+bridge_local_drained(struct bridge *b)
+{
+	uint64_t	done = b->local_sent, n;
+	int		queued = 0;
+
+	if (b->fd != -1 && !b->connecting &&
+	    ioctl(b->fd, SIOCOUTQ, &queued) == 0 && queued > 0)
+		done -= MIN((uint64_t)queued, done);
+	if (done <= b->local_read)
+		return 0;
+	n = done - b->local_read;
+	b->local_read = done;
+	return (size_t)n;
+}
+
+/*
  * After reading got bytes from the channel (0: none), tell the window
  * policy, and send the WINDOW_ADJUST it asks for. A local side that is
  * not taking what waits for it stalls the window instead: no growth, and
@@ -517,7 +542,7 @@ bridge_grant(struct bridge *b, struct sweep *sw, size_t got)
 	window_set_ceiling(&b->win, b->wl->ceiling);
 	r.now_ms = sw->now;
 	r.rtt_ms = *sw->rtt_ms;
-	r.n = got;
+	r.n = bridge_local_drained(b);
 	if ((adj = window_on_read(&b->win, &r)) == 0)
 		return SSH_OK;
 	rc = libssh2_channel_receive_window_adjust2(b->ch, adj, 1, NULL);

@@ -39,7 +39,7 @@ struct window_limits {
 struct window_read {
 	int64_t		now_ms;
 	int64_t		rtt_ms;		/* the session's round trip; 0: unknown */
-	size_t		n;		/* bytes just read and passed on */
+	size_t		n;		/* bytes the local side took since */
 	uint32_t	avail;		/* window the server may still fill */
 };
 
