@@ -10,7 +10,7 @@ import os
 import socket
 import threading
 
-from harness import alloc_port
+from netio import alloc_port
 
 
 class App:

@@ -21,7 +21,7 @@ import socket
 import threading
 
 import apps
-from harness import alloc_port, connect, recv_exact, wait_until
+from harness import alloc_port, connect, recv_exact
 
 STREAMS = 8
 STREAM_BYTES = 3 << 20

@@ -35,8 +35,8 @@ import pytest
 
 import apps
 import servers
-from faults import (LogWatcher, cpu_seconds, observe, report, rss_bytes,
-                    try_echo)
+from faults import LogWatcher, cpu_seconds, report, rss_bytes, try_echo
+from waits import observe
 from harness import (REPO, Key, alloc_port, release_bin, stop_popen,
                      wait_until)
 

@@ -12,7 +12,6 @@ control socket: the table must be safe whatever the JSON holds.
 """
 
 import json
-import os
 import re
 import socket
 import subprocess

@@ -11,11 +11,9 @@ docs/libssh2.md before changing the engine or the test.
 
 import os
 import select
-import signal
 import socket
 import subprocess
 import threading
-import time
 
 import pytest
 

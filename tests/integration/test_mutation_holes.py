@@ -18,8 +18,9 @@ import pytest
 
 import apps
 import faults
-from faults import (DEAD_S, FAST_BACKOFF, Relay, observe, retry_delays,
-                    server_cfg, try_echo)
+from faults import (DEAD_S, FAST_BACKOFF, Relay, retry_delays, server_cfg,
+                    try_echo)
+from waits import observe
 from harness import (alloc_port, children, connect, echo_ok, is_refused, pid_alive,
                      stop_popen, wait_until)
 

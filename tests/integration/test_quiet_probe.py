@@ -9,7 +9,8 @@ AsyncSSH get the same check in test_servers.py.
 """
 
 import harness
-from faults import KEEPALIVE_S, observe, report, server_cfg, wait_serving
+from faults import KEEPALIVE_S, report, server_cfg, wait_serving
+from waits import observe
 
 import apps
 from harness import alloc_port, wait_until

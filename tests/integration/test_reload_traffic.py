@@ -34,7 +34,8 @@ import threading
 import time
 
 import apps
-from faults import cpu_seconds, fd_count, observe, require_tool
+from faults import cpu_seconds, fd_count, require_tool
+from waits import observe
 from harness import (alloc_port, connect, is_listening, is_refused,
                      recv_exact, recv_until_eof, run_cli, to_yaml,
                      wait_until)

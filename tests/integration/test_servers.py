@@ -30,9 +30,9 @@ import pytest
 
 import apps
 import servers
-from faults import (DEAD_S, FAST_BACKOFF, KEEPALIVE_S, Relay, observe,
-                    proc_state, report, server_cfg, try_echo, wait_down,
-                    wait_serving)
+from faults import (DEAD_S, FAST_BACKOFF, KEEPALIVE_S, Relay, proc_state,
+                    report, server_cfg, try_echo, wait_down, wait_serving)
+from waits import observe
 from harness import (REPO, alloc_port, connect, is_refused, pid_alive,
                      recv_exact, wait_until)
 

@@ -16,7 +16,6 @@ the README says, a second run that changes nothing, a tunnel added and one
 removed, a second home on the same VPS, and the script's refusals.
 """
 
-import hashlib
 import json
 import os
 import re
@@ -25,7 +24,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import time
 
 import pytest
 
