@@ -12,6 +12,7 @@ from pathlib import Path
 SSHD = "/usr/sbin/sshd"
 SSH = "/usr/bin/ssh"
 SSH_KEYGEN = "/usr/bin/ssh-keygen"
+PYTHON = "/usr/bin/python3"
 REPO = Path(__file__).resolve().parents[2]
 
 DAEMON_ENV = {

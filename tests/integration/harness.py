@@ -11,6 +11,7 @@ This module only gathers the parts, one job each, so tests can keep
   netio     ports, connects, exact reads, echo round trips
   procs     /proc children, liveness, stopping, log tails, sanitizer lines
   keys      ssh-keygen key pairs
+  sshserver what the test SSH servers share (start, ready, stop, logs)
   openssh   one real sshd per test
   yamlcfg   the daemon's config as YAML
   daemon    the running daemon (status, waits, reload, stop) and run_cli

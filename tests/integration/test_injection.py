@@ -14,15 +14,14 @@ control socket: the table must be safe whatever the JSON holds.
 import json
 import re
 import socket
-import subprocess
 import threading
 
 import pytest
 
 import apps
 import harness
-from harness import REPO, Key, alloc_port, stop_popen, wait_until
-from servers import PYTHON, _banner_ready
+from harness import REPO, alloc_port, wait_until
+from sshserver import ScriptServer
 
 INJECTION_SERVER = REPO / "tests" / "integration" / "injection_server.py"
 
@@ -39,55 +38,23 @@ LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3} tunnels\[\d+\]: "
 LINE_MAX = 4096 + 200
 
 
-class InjectionServer:
-    """injection_server.py on an allocated loopback port."""
+class InjectionServer(ScriptServer):
+    """injection_server.py on an allocated loopback port; opts become its
+    --options."""
+
+    KIND = "injection"
+    SCRIPT = INJECTION_SERVER
 
     def __init__(self, world, name="hostile", **opts):
-        self.world = world
-        self.name = name
-        self.dir = world.dir / name
-        self.dir.mkdir()
-        self.log = self.dir / "server.log"
-        self.out = self.dir / "server.stderr"
-        self.pidfile = self.dir / "server.pid"
-        self.authorized_keys = self.dir / "authorized_keys"
-        self.authorized_keys.write_text(world.user_key.pub_line + "\n")
-        self.host_key = Key(self.dir / "host_ed25519", comment=name)
+        super().__init__(world, name, [world.user_key])
         self.opts = opts
-        self.port = None
-        self.proc = None
-        world.add_log("injection server %s log" % name, self.log, 40)
-        world.add_log("injection server %s stderr" % name, self.out, 20)
+        world.on_cleanup(self.stop)
 
-    def known_hosts_line(self, key=None, host="127.0.0.1", port=None):
-        return "[%s]:%d %s" % (host, port or self.port,
-                               self.host_key.pub_line)
-
-    def start(self):
-        self.port = alloc_port()
-        argv = [PYTHON, str(INJECTION_SERVER), "--port", str(self.port),
-                "--host-key", self.host_key.path,
-                "--authorized-keys", str(self.authorized_keys),
-                "--pidfile", str(self.pidfile), "--log", str(self.log)]
+    def _args(self):
+        argv = []
         for k, v in self.opts.items():
             argv += ["--" + k.replace("_", "-"), str(v)]
-        with open(self.out, "ab") as of:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                         stdout=of, stderr=of)
-        self.world.on_cleanup(self.stop)
-        wait_until(lambda: _banner_ready(self.proc, self.pidfile, self.port),
-                   15, "injection server ready on port %d" % self.port)
-        return self
-
-    def stop(self):
-        if self.proc is not None:
-            stop_popen(self.proc)
-
-    def log_text(self):
-        try:
-            return self.log.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return argv
 
 
 def hostile_file(world, name, text):

@@ -21,20 +21,16 @@ import faults
 from faults import (DEAD_S, FAST_BACKOFF, Relay, retry_delays, server_cfg,
                     try_echo)
 from waits import observe
-from harness import (alloc_port, children, connect, echo_ok, is_refused, pid_alive,
-                     stop_popen, wait_until)
+from harness import (alloc_port, children, connect, echo_ok, is_refused,
+                     pid_alive, stop_popen, wait_until)
 
 TIMEOUT = 15
 
 
 def one_tunnel(world, srv, backoff=FAST_BACKOFF, **kw):
     """Config with server s1 and tunnel t1 to a new echo app; the daemon."""
-    echo = world.app(apps.EchoServer())
-    rport = alloc_port()
-    cfg, _ = world.write_config({"s1": srv}, [
-        {"name": "t1", "server": "s1", "remote": rport, "local": echo.local}],
-        backoff=backoff)
-    return world.daemon(cfg, **kw), cfg, rport
+    up = world.bring_up(srv, backoff=backoff, wait=None, daemon_kw=kw)
+    return up.daemon, up.config, up.remote
 
 
 def proc_start_time(pid):

@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 import random
-import signal
 import socket
 import struct
 import subprocess
@@ -157,18 +156,8 @@ def write_atomic(path, text):
 
 def do_reload(world, d, cfg, how):
     """Reload by SIGHUP or `tunnels reload`; assert it was applied."""
-    before = d.status()["reloads"]
-    if how == "SIGHUP":
-        d.send_signal(signal.SIGHUP)
-        st = d.wait_status(lambda st: st["reloads"] > before, 20,
-                           "the reload to be applied")
-    else:
-        r = run_cli("reload", "-c", cfg, timeout=40)
-        assert r.returncode == 0, "tunnels reload: rc %d\n%s%s" % (
-            r.returncode, r.stdout, r.stderr)
-        st = d.status()
-    assert st["reload_error"] is None, st["reload_error"]
-    return st
+    assert str(cfg) == d.config, (cfg, d.config)
+    return d.reload("SIGHUP" if how == "SIGHUP" else "cli")
 
 
 def cfg_text(world, servers, tunnels, backoff, state_dir):

@@ -54,12 +54,8 @@ def cfg_for(world, srv, **over):
 
 
 def one_tunnel(world, srv_cfg, backoff=FAST_BACKOFF):
-    echo = world.app(apps.EchoServer())
-    rport = alloc_port()
-    cfg, _ = world.write_config({"s1": srv_cfg}, [
-        {"name": "t1", "server": "s1", "remote": rport,
-         "local": echo.local}], backoff=backoff)
-    return world.daemon(cfg), rport
+    up = world.bring_up(srv_cfg, backoff=backoff, wait=None)
+    return up.daemon, up.remote
 
 
 def echo_checked(port, size, results, i):

@@ -10,18 +10,12 @@ import os
 
 import pytest
 
-import apps
 import harness
 
 
 def start(world, sshd, state):
-    echo = world.app(apps.EchoServer())
-    remote = harness.alloc_port()
-    cfg, _ = world.write_config(
-        {"s1": world.server_cfg(sshd)},
-        [{"name": "t1", "server": "s1", "remote": remote,
-          "local": echo.local}], state_dir=str(state))
-    return world.daemon(cfg), remote
+    up = world.bring_up(sshd, wait=None, state_dir=str(state))
+    return up.daemon, up.remote
 
 
 def wait_saved(d, path):

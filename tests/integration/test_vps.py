@@ -20,7 +20,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
@@ -476,10 +475,7 @@ def test_add_and_remove_a_tunnel(ct, net, home1):
     f = home_files(ct, "home1", "tun1")
     assert "%s: written" % f[0] in r.stderr, r.stderr
     assert "nginx: reloaded" in r.stderr and "sshd: reloaded" in r.stderr
-    before = d.status()["reloads"]
-    d.send_signal(signal.SIGHUP)
-    d.wait_status(lambda st: st["reloads"] > before, TIMEOUT,
-                  "the reload to be applied")
+    d.reload(timeout=TIMEOUT)
     d.wait_all_up(TIMEOUT)
     served_by(net, "site3.test", home1.app("site3"))
     served_by(net, "secure.test", home1.app("secure"), 443, pebble_root(net))
