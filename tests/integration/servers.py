@@ -249,25 +249,23 @@ class AsyncSSHServer(ScriptServer):
 # Factories (registered for cleanup like world.sshd())
 
 
-def dropbear(world, name="dropbear1", authorized=None, start=True, **kw):
+def _server(world, cls, name, authorized, start, **kw):
+    """A cls server accepting `authorized` (default: the world's user
+    key), stopped at cleanup; started unless start is False."""
     if authorized is None:
         authorized = [world.user_key]
-    d = Dropbear(world, name, authorized, **kw)
-    world.on_cleanup(d.stop)
-    if start:
-        d.start()
-    return d
+    srv = cls(world, name, authorized, **kw)
+    world.on_cleanup(srv.stop)
+    return srv.start() if start else srv
+
+
+def dropbear(world, name="dropbear1", authorized=None, start=True, **kw):
+    return _server(world, Dropbear, name, authorized, start, **kw)
 
 
 def asyncssh_server(world, name="asyncssh1", authorized=None, start=True,
                     **kw):
-    if authorized is None:
-        authorized = [world.user_key]
-    a = AsyncSSHServer(world, name, authorized, **kw)
-    world.on_cleanup(a.stop)
-    if start:
-        a.start()
-    return a
+    return _server(world, AsyncSSHServer, name, authorized, start, **kw)
 
 
 def account(world, keys=None):

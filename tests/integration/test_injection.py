@@ -13,8 +13,6 @@ control socket: the table must be safe whatever the JSON holds.
 
 import json
 import re
-import socket
-import threading
 
 import pytest
 
@@ -176,35 +174,6 @@ def test_remote_zero_bad_port(world, port):
     assert d.server("s1", st)["connects"] >= 2
 
 
-class FakeDaemon:
-    """Answers every connection on a unix socket with one document."""
-
-    def __init__(self, path, doc):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(str(path))
-        self.sock.listen(4)
-        self.data = doc.encode()
-        self.t = threading.Thread(target=self._run, daemon=True)
-        self.t.start()
-
-    def _run(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            with c:
-                c.sendall(self.data)
-
-    def stop(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
-        self.t.join(5)
-
-
 def test_status_table_sanitises_any_document(world):
     # Whatever the daemon's JSON carries (a daemon of another version, a
     # hole in its own sanitising), the table prints one safe line a row.
@@ -224,8 +193,8 @@ def test_status_table_sanitises_any_document(world):
                         "bytes_out": 0, "last_error": evil}],
            "reload_error": evil}
     # As the daemon writes it: UTF-8 as is, \u00XX for control bytes.
-    fake = FakeDaemon(control, json.dumps(doc, ensure_ascii=False))
-    world.on_cleanup(fake.stop)
+    world.app(apps.FakeControl(control, json.dumps(
+        doc, ensure_ascii=False).encode()))
     table = status_table(cfg)
     assert_clean_text(table, "tunnels status", 800)
     lines = table.splitlines()

@@ -616,44 +616,8 @@ def test_control_fd_exhaustion(world, sshd):
         cpu, len(lines)))
 
 
-
 # ---------------------------------------------------------------------------
 # 6. `tunnels reload` signals only the process that serves the socket
-
-
-class FakeControl:
-    """A unix socket answering every client with a fixed status document
-    (what any process able to bind the control path could do)."""
-
-    def __init__(self, path, doc):
-        self.path = str(path)
-        self.doc = (json.dumps(doc) + "\n").encode()
-        self.served = 0
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(self.path)
-        self.sock.listen(8)
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name="fake-control")
-        self._thread.start()
-
-    def _run(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            with c:
-                c.sendall(self.doc)
-            self.served += 1
-
-    def close(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
-        self._thread.join(5)
-        os.unlink(self.path)
 
 
 def test_reload_checks_peer_pid(world):
@@ -663,10 +627,10 @@ def test_reload_checks_peer_pid(world):
     control = world.dir / "control.sock"
     cfg = world.dir / "tunnels.yaml"
     cfg.write_text("control: %s\n" % control)
-    fake = FakeControl(control, {"version": "0.1.0", "pid": victim.pid,
-                                 "reloads": 0, "reload_error": None,
-                                 "servers": [], "tunnels": []})
-    world.on_cleanup(fake.close)
+    doc = {"version": "0.1.0", "pid": victim.pid, "reloads": 0,
+           "reload_error": None, "servers": [], "tunnels": []}
+    fake = world.app(apps.FakeControl(control,
+                                      (json.dumps(doc) + "\n").encode()))
     env_mainpid = os.environ.pop("MAINPID", None)
     try:
         r = run_cli("reload", "-c", cfg, timeout=45)

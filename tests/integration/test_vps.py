@@ -29,7 +29,7 @@ import pytest
 import faults
 import harness
 from harness import REPO, SSH, alloc_port, run_cli, wait_until
-from nginx_apps import HeaderEcho, parse_head
+from nginx_apps import HeaderEcho, http_exchange
 from test_systemd import Container
 
 SDTEST = REPO / "tests" / "systemd" / "sdtest.sh"
@@ -253,28 +253,14 @@ def http(net, host, port=80, tls_ca=None, path="/"):
     (status, headers, body) or (None, {}, b"") when closed unanswered."""
     with net.home.entered():
         s = socket.create_connection((VPS_IP, port), timeout=10)
-    try:
-        if tls_ca is not None:
-            ctx = ssl.create_default_context(cadata=tls_ca)
-            s = ctx.wrap_socket(s, server_hostname=host)
-        s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
-                   % (path, host)).encode())
-        data = b""
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except (ConnectionResetError, ssl.SSLEOFError):
-                chunk = b""
-            if not chunk:
-                break
-            data += chunk
-    finally:
-        s.close()
-    if not data:
-        return None, {}, b""
-    head, _, body = data.partition(b"\r\n\r\n")
-    line, hdrs = parse_head(head.decode("latin-1"))
-    return int(line.split()[1]), hdrs, body
+    if tls_ca is not None:
+        try:
+            s = ssl.create_default_context(cadata=tls_ca).wrap_socket(
+                s, server_hostname=host)
+        except BaseException:
+            s.close()
+            raise
+    return http_exchange(s, host, path, timeout=30)
 
 
 def served_by(net, host, app, port=80, tls_ca=None):
