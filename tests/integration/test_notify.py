@@ -22,8 +22,8 @@ import time
 import pytest
 
 import apps
-from harness import (alloc_port, assert_quiet, connect, echo_ok, observe,
-                     run_cli, wait_until)
+from harness import (alloc_port, assert_quiet, connect, echo_ok,
+                     observe, run_cli, wait_until)
 
 WATCHDOG_USEC = 1000000
 # Set WATCHDOG_PID to the pid that then execs the daemon.

@@ -21,10 +21,10 @@ import pytest
 import apps
 import faults
 from faults import (DEAD_S, DEFAULT_BACKOFF, FAST_BACKOFF, KEEPALIVE_S,
-                    LogWatcher, Relay, gaps, learned_session, observe,
-                    report, retry_delays, server_cfg, try_echo,
-                    wait_down, wait_reasons_logged, wait_serving)
-from harness import alloc_port, is_refused, pid_alive, wait_until
+                    LogWatcher, Relay, gaps, learned_session, report,
+                    retry_delays, server_cfg, try_echo, wait_down,
+                    wait_reasons_logged, wait_serving)
+from harness import alloc_port, is_refused, observe, pid_alive, wait_until
 
 
 def one_tunnel(world, srv, backoff=FAST_BACKOFF, name="daemon", binary=None,
