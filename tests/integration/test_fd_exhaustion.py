@@ -19,7 +19,7 @@ import time
 import apps
 import harness
 from faults import cpu_seconds, fd_count, require_tool, tcp_listening
-from waits import observe
+from harness import observe
 
 # The daemon's fd limit: its own fds (epoll, signalfd, control, SSH socket,
 # netlink, ...) plus a few dozen bridges.

@@ -34,8 +34,7 @@ import pytest
 
 import apps
 from faults import LogWatcher, cpu_seconds, report, rss_bytes, try_echo
-from waits import observe
-from harness import REPO, alloc_port, release_bin, wait_until
+from harness import REPO, alloc_port, observe, release_bin, wait_until
 from sshserver import ScriptServer
 
 MiB = 1 << 20

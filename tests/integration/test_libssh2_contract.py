@@ -361,13 +361,8 @@ def test_daemon_under_frequent_rekeys(world, echo, monkeypatch):
     host-key blob per re-key at exit (rule 7; test_rekeys pins it)."""
     monkeypatch.setenv("TUNNELS_BIN", harness.release_bin())
     srv = world.sshd("rekey", extra=["RekeyLimit 1M"])
-    rport = harness.alloc_port()
-    cfg, _ = world.write_config(
-        {"s1": world.server_cfg(srv)},
-        [{"name": "t1", "server": "s1", "remote": rport,
-          "local": echo.local}])
-    d = world.daemon(cfg)
-    d.wait_tunnel("t1", "up", 10)
+    up = world.bring_up(srv, app=echo)
+    d, rport = up.daemon, up.remote
     results = [None] * 4
     threads = [threading.Thread(target=_echo_bulk,
                                 args=(rport, 6 << 20, results, i))

@@ -34,10 +34,8 @@ import time
 
 import apps
 from faults import cpu_seconds, fd_count, require_tool
-from waits import observe
-from harness import (alloc_port, connect, is_listening, is_refused,
-                     recv_exact, recv_until_eof, run_cli, to_yaml,
-                     wait_until)
+from harness import (alloc_port, connect, is_listening, is_refused, observe,
+                     recv_exact, recv_until_eof, run_cli, to_yaml, wait_until)
 
 
 # ---------------------------------------------------------------------------

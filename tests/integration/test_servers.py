@@ -32,8 +32,7 @@ import apps
 import servers
 from faults import (DEAD_S, FAST_BACKOFF, KEEPALIVE_S, Relay, proc_state,
                     report, server_cfg, try_echo, wait_down, wait_serving)
-from waits import observe
-from harness import (REPO, alloc_port, connect, is_refused, pid_alive,
+from harness import (REPO, alloc_port, connect, is_refused, observe, pid_alive,
                      recv_exact, wait_until)
 
 MiB = 1 << 20
