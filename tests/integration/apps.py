@@ -16,11 +16,12 @@ from netio import alloc_port
 class App:
     """Accept loop + one handler thread per connection."""
 
-    def __init__(self, host="127.0.0.1", unix_path=None, backlog=512):
+    def __init__(self, host="127.0.0.1", unix_path=None, backlog=512,
+                 port=0):
         self.host = host
         self.unix_path = str(unix_path) if unix_path else None
         self.backlog = backlog
-        self.port = None
+        self.port = port            # 0: any free port, known after start
         self.sock = None
         self._stopping = threading.Event()
         self._threads = []
@@ -53,7 +54,7 @@ class App:
         else:
             fam = socket.AF_INET6 if ":" in self.host else socket.AF_INET
             s = socket.socket(fam, socket.SOCK_STREAM)
-            s.bind((self.host, 0))
+            s.bind((self.host, self.port))
             self.port = s.getsockname()[1]
         s.listen(self.backlog)
         self.sock = s

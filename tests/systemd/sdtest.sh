@@ -11,6 +11,9 @@
 #                                   (if installed) is its /usr/local; ARGS
 #                                   are more nspawn options
 #        sdtest.sh run CMD...       run CMD inside the container (nsenter)
+#        sdtest.sh oneshot CMD...   run CMD in the rootfs without booting it
+#                                   (changes persist; the host's network;
+#                                   SDTEST_ONESHOT_ARGS: more nspawn options)
 #        sdtest.sh leader           print the container's PID 1
 #        sdtest.sh down             halt the container, remove its cgroup
 #        sdtest.sh status           "up" or "down"
@@ -24,6 +27,9 @@
 #   SDTEST_PROFILE vps: a bare Debian VPS for tests/integration/test_vps.py
 #                  (OpenSSH's server, nginx and certbot, no tunnels binary;
 #                  defaults: dir <repo>/build/sdtest-vps, name tunnels-vps)
+#                  home: a bare Debian machine (systemd and nothing else)
+#                  for tests/integration/test_readme_install.py
+#                  (defaults: dir <repo>/build/sdtest-home, name tunnels-home)
 #   SDTEST_DIR     work dir (default <repo>/build/sdtest); holds rootfs/
 #   SDTEST_NAME    machine and cgroup name (default tunnels-sdtest)
 #   SDTEST_BIN     binary whose runtime libraries the rootfs needs
@@ -51,6 +57,13 @@ vps)
 	# certbot`; debootstrap does not resolve virtual packages, so
 	# python3-cryptography's cffi backend is named.
 	BASE_PKGS=systemd,systemd-sysv,dbus,procps,openssh-server,nginx,certbot,python3-cffi-backend ;;
+home)
+	W=${SDTEST_DIR:-$REPO/build/sdtest-home}
+	NAME=${SDTEST_NAME:-tunnels-home}
+	BIN=${SDTEST_BIN:-/nonexistent}
+	# A minimal Debian 12 that boots: what the README's install starts
+	# from (no make, git, compiler or ssh client).
+	BASE_PKGS=systemd,systemd-sysv,dbus ;;
 *)
 	echo "sdtest: unknown SDTEST_PROFILE '$SDTEST_PROFILE'" >&2; exit 2 ;;
 esac
@@ -240,6 +253,23 @@ boot() {
 	esac
 }
 
+# Run a command in the rootfs, not booted: changes stay (the caller's own
+# copy of a rootfs), the network is the host's (apt reaches the mirror).
+oneshot() {
+	lock
+	[ "$(status_)" = down ] || die "container $NAME is up"
+	[ -e "$ROOT/.sdtest-ok" ] || die "no rootfs: run setup first"
+	cg_clean
+	local r rc=0
+	for r in $(cg_roots); do mkdir -p "$r/$CG"; done
+	# shellcheck disable=SC2086
+	( for r in $(cg_roots); do echo "$BASHPID" >"$r/$CG/cgroup.procs"; done
+	  exec systemd-nspawn --quiet --register=no --keep-unit -M "$NAME" \
+	      -D "$ROOT" ${SDTEST_ONESHOT_ARGS:-} "$@" ) 9>&- </dev/null || rc=$?
+	cg_clean
+	return $rc
+}
+
 # Remove our cgroup subtree; processes left in it (only after a SIGKILLed
 # nspawn) are the container's, i.e. ours.
 cg_pids() { find "$1" -name cgroup.procs -print0 2>/dev/null | xargs -0r cat 2>/dev/null; }
@@ -284,10 +314,11 @@ install) install_ ;;
 setup) setup ;;
 boot) shift; boot "$@" ;;
 run) shift; in_ct "$@" ;;
+oneshot) shift; oneshot "$@" ;;
 leader) leader ;;
 down) down ;;
 status) status_ ;;
 mirror) mirror ;;
 pkgs) pkglist ;;
-*) echo "usage: $0 install | setup | boot [NSPAWN-ARGS...] | run CMD... | leader | down | status" >&2; exit 2 ;;
+*) echo "usage: $0 install | setup | boot [NSPAWN-ARGS...] | run CMD... | oneshot CMD... | leader | down | status" >&2; exit 2 ;;
 esac
