@@ -33,8 +33,12 @@ def test_added_tunnel_comes_up_after_the_policy_allows_it(world):
     # that says what to do, and the session is not replaced in a loop.
     world.write_config(servers, [ta, tb])
     d.reload()
-    t = d.wait_tunnel("tb", "waiting", 15)
-    assert t["waiting_reason"] == "policy", t
+    # On the way it may wait on a reclaim first (is a stale session of
+    # ours holding the port?); the policy is what it settles on.
+    st = d.wait_status(lambda st: d.tunnel("tb", st).get("waiting_reason")
+                       == "policy", 15, "tb waiting on the server's policy")
+    t = d.tunnel("tb", st)
+    assert t["state"] == "waiting", t
     assert "server-setup --script" in t["last_error"], t
     connects = d.server("s1")["connects"]
     assert connects == 2, "expected one fresh login for the reload"
