@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "atomicfile.h"
 #include "cmd_common.h"
 #include "cmd_nginx.h"
 #include "config.h"
@@ -44,78 +45,30 @@ cmd_parse_port(const char *s)
 	return (int)v;
 }
 
-/* Write all of data to fd; 0 or -1 with errno. */
-static int
-cmd_write_all(int fd, const char *data, size_t len)
-{
-	ssize_t	r;
-
-	while (len > 0) {
-		r = write(fd, data, len);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r == -1)
-			return -1;
-		data += r;
-		len -= (size_t)r;
-	}
-	return 0;
-}
-
 /*
- * Replace dir/name with data: a temp file in the same directory (rename
- * is atomic only within a filesystem), fsync'd before the rename so a
- * crash leaves the old file or the new one, never a truncated one that
- * would stop nginx from reloading. Returns 0, or -1 after printing why.
+ * Replace dir/name with data, atomically (a crash leaves the old file or
+ * the new one, never a truncated one that would stop nginx from
+ * reloading). Returns 0, or -1 after printing why.
  */
 static int
 cmd_write_file(const char *dir, const char *name, const char *data,
     size_t len)
 {
-	char	*path, *tmp;
-	int	 fd = -1, dfd, rv = -1;
+	enum atomicfile_step	 step;
+	char			*path;
+	int			 rv;
 
 	path = xasprintf("%s/%s", dir, name);
-	/* A leading dot: nginx's "*.conf" include never picks it up. */
-	tmp = xasprintf("%s/.%s.XXXXXX", dir, name);
-	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
+	/* nginx workers may need to read it. */
+	if ((rv = atomicfile_write(path, data, len, 0644, &step)) == 0)
+		printf("wrote %s\n", path);
+	else if (step == ATOMICFILE_CREATE)
 		fprintf(stderr, "tunnels: cannot create a file in %s: %s\n",
 		    dir, strerror(errno));
-		goto out;
-	}
-	/* mkostemp creates 0600; nginx workers may need to read it. */
-	if (fchmod(fd, 0644) == -1 || cmd_write_all(fd, data, len) == -1 ||
-	    fsync(fd) == -1) {
-		fprintf(stderr, "tunnels: cannot write %s: %s\n", tmp,
+	else
+		fprintf(stderr, "tunnels: cannot %s %s: %s\n",
+		    step == ATOMICFILE_WRITE ? "write" : "replace", path,
 		    strerror(errno));
-		goto unlink;
-	}
-	if (close(fd) == -1) {
-		fd = -1;
-		fprintf(stderr, "tunnels: cannot write %s: %s\n", tmp,
-		    strerror(errno));
-		goto unlink;
-	}
-	fd = -1;
-	if (rename(tmp, path) == -1) {
-		fprintf(stderr, "tunnels: cannot rename %s to %s: %s\n", tmp,
-		    path, strerror(errno));
-		goto unlink;
-	}
-	/* Make the rename itself durable; failing here loses nothing. */
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
-		(void)fsync(dfd);
-		close(dfd);
-	}
-	printf("wrote %s\n", path);
-	rv = 0;
-	goto out;
-unlink:
-	(void)unlink(tmp);
-out:
-	if (fd != -1)
-		close(fd);
-	free(tmp);
 	free(path);
 	return rv;
 }
@@ -290,8 +243,7 @@ cmd_nginx(int argc, char **argv)
 				o.https_port = cmd_parse_port(optarg);
 			break;
 		case 'h':
-			printf("usage: tunnels %s\n\n%s\n", CMD_NGINX_USAGE,
-			    CMD_NGINX_HELP);
+			cmd_help_print(CMD_NGINX_USAGE, CMD_NGINX_HELP);
 			return CMD_EXIT_OK;
 		default:
 			goto usage;
@@ -324,6 +276,3 @@ out:
 	config_free(cfg);
 	return rc;
 }
-
-/* ---------------------------------------------------------------- */
-/* server-setup */

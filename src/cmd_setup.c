@@ -16,7 +16,7 @@
 
 #include "addr.h"
 #include "cmd_common.h"
-#include "cmd_nginx.h"
+#include "cmd_setup.h"
 #include "config.h"
 #include "keyfile.h"
 #include "nginx.h"
@@ -305,16 +305,31 @@ cmd_default_home(const char *path)
 	return home;
 }
 
-/* --script: the converging script for one server. */
+/*
+ * --script: the converging script for one server, only (-1: the config's
+ * only server); the exit code.
+ */
 static int
-cmd_setup_script(const struct config *cfg, size_t si, const char *path,
+cmd_setup_script(const struct config *cfg, ssize_t only, const char *path,
     const char *home, const char *email)
 {
 	struct setup_script_opts	 so;
 	struct cmd_key			 k;
 	struct buf			 b, warn;
+	size_t				 si;
 	int				 rc;
 
+	/* The script runs on one server: it must know which. */
+	if (only == -1 && cfg->n_servers != 1) {
+		fprintf(stderr, "tunnels: %s has %zu servers: the script is "
+		    "for one, name it with --server (", path, cfg->n_servers);
+		for (si = 0; si < cfg->n_servers; si++)
+			fprintf(stderr, "%s%s", si > 0 ? ", " : "",
+			    cfg->servers[si].name);
+		fprintf(stderr, ")\n");
+		return CMD_EXIT_USAGE;
+	}
+	si = only == -1 ? 0 : (size_t)only;
 	if (cmd_public_key(&cfg->servers[si], &k) == -1)
 		return CMD_EXIT_FAIL;
 	memset(&so, 0, sizeof so);
@@ -332,6 +347,32 @@ cmd_setup_script(const struct config *cfg, size_t si, const char *path,
 	buf_clear(&warn);
 	buf_clear(&b);
 	cmd_key_clear(&k);
+	return rc;
+}
+
+/* The paste-ready text for every server, or only; the exit code. */
+static int
+cmd_setup_paste(const struct config *cfg, ssize_t only, const char *path,
+    const char *home)
+{
+	struct buf	b;
+	size_t		si;
+	int		rc = CMD_EXIT_OK, first = 1;
+
+	buf_init(&b);
+	for (si = 0; si < cfg->n_servers; si++) {
+		if (only != -1 && (size_t)only != si)
+			continue;
+		if (!first)
+			buf_printf(&b, "\n\n");
+		first = 0;
+		if (cmd_setup_server(&b, cfg, si, path, home) == -1)
+			rc = CMD_EXIT_FAIL;
+	}
+	/* All or nothing: half the instructions would mislead. */
+	if (rc == CMD_EXIT_OK)
+		rc = cmd_print_buf(&b);
+	buf_clear(&b);
 	return rc;
 }
 
@@ -363,16 +404,13 @@ cmd_server_setup(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct config			*cfg = NULL;
-	struct buf			 b;
 	const char			*path = CONFIG_DEFAULT_PATH;
 	const char			*server = NULL, *email = NULL;
 	char				*home = NULL;
 	ssize_t				 only = -1;
-	size_t				 si;
-	int				 ch, rc = CMD_EXIT_USAGE, first = 1;
+	int				 ch, rc = CMD_EXIT_USAGE;
 	int				 script = 0;
 
-	buf_init(&b);
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -404,8 +442,8 @@ cmd_server_setup(int argc, char **argv)
 			email = optarg;
 			break;
 		case 'h':
-			printf("usage: tunnels %s\n\n%s\n",
-			    CMD_SERVER_SETUP_USAGE, CMD_SERVER_SETUP_HELP);
+			cmd_help_print(CMD_SERVER_SETUP_USAGE,
+			    CMD_SERVER_SETUP_HELP);
 			rc = CMD_EXIT_OK;
 			goto out;
 		default:
@@ -422,41 +460,15 @@ cmd_server_setup(int argc, char **argv)
 		goto out;
 	if (home == NULL)
 		home = cmd_default_home(path);
-	if (script) {
-		/* The script runs on one server: it must know which. */
-		if (only == -1 && cfg->n_servers != 1) {
-			fprintf(stderr, "tunnels: %s has %zu servers: the "
-			    "script is for one, name it with --server (",
-			    path, cfg->n_servers);
-			for (si = 0; si < cfg->n_servers; si++)
-				fprintf(stderr, "%s%s", si > 0 ? ", " : "",
-				    cfg->servers[si].name);
-			fprintf(stderr, ")\n");
-			goto out;
-		}
-		rc = cmd_setup_script(cfg, only == -1 ? 0 : (size_t)only, path,
-		    home, email);
-		goto out;
-	}
-	rc = CMD_EXIT_OK;
-	for (si = 0; si < cfg->n_servers; si++) {
-		if (only != -1 && (size_t)only != si)
-			continue;
-		if (!first)
-			buf_printf(&b, "\n\n");
-		first = 0;
-		if (cmd_setup_server(&b, cfg, si, path, home) == -1)
-			rc = CMD_EXIT_FAIL;
-	}
-	/* All or nothing: half the instructions would mislead. */
-	if (rc == CMD_EXIT_OK)
-		rc = cmd_print_buf(&b);
+	if (script)
+		rc = cmd_setup_script(cfg, only, path, home, email);
+	else
+		rc = cmd_setup_paste(cfg, only, path, home);
 	goto out;
 usage:
 	fprintf(stderr, "usage: tunnels %s\n", CMD_SERVER_SETUP_USAGE);
 out:
 	free(home);
-	buf_clear(&b);
 	config_free(cfg);
 	return rc;
 }

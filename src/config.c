@@ -172,6 +172,17 @@ config_parse_backoff(struct config_ctx *ctx, yaml_node_t *key,
 	    "backoff initial (%s) is greater than max (%s)", a, b);
 }
 
+/* Parse receive_window_budget: 0 turns autotuning off everywhere. */
+static void
+config_parse_window_budget(struct config_ctx *ctx, yaml_node_t *key,
+    yaml_node_t *val, void *obj)
+{
+	(void)key;
+	(void)obj;
+	(void)config_size_at(ctx, val, "receive_window_budget", 0,
+	    UINT64_C(1) << 40, &ctx->cfg->receive_window_budget);
+}
+
 static const struct config_key config_top_keys[] = {
 	{ "control", CONFIG_PATH, offsetof(struct config, control), 0, NULL },
 	{ "state_dir", CONFIG_PATH, offsetof(struct config, state_dir), 0,
@@ -179,6 +190,8 @@ static const struct config_key config_top_keys[] = {
 	{ "servers", CONFIG_CUSTOM, 0, 0, config_parse_servers },
 	{ "tunnels", CONFIG_CUSTOM, 0, 0, config_parse_tunnels },
 	{ "backoff", CONFIG_CUSTOM, 0, 0, config_parse_backoff },
+	{ "receive_window_budget", CONFIG_CUSTOM, 0, 0,
+	    config_parse_window_budget },
 };
 
 /* ---------------------------------------------------------------- */
@@ -212,6 +225,7 @@ config_resolve_server(struct config_ctx *ctx, size_t i)
 	struct config_tmark	*m = &ctx->tmarks[i];
 	struct buf		 known;
 	size_t			 j;
+	ssize_t			 found;
 
 	if (t->server == NULL && m->server != NULL)
 		return 0;	/* present but invalid: already reported */
@@ -226,13 +240,9 @@ config_resolve_server(struct config_ctx *ctx, size_t i)
 			    "and no servers are defined", m->subject);
 			return 0;
 		}
-	} else {
-		for (j = 0; j < cfg->n_servers; j++) {
-			if (strcmp(cfg->servers[j].name, t->server) == 0) {
-				t->server_index = j;
-				return 1;
-			}
-		}
+	} else if ((found = config_server_index(cfg, t->server)) != -1) {
+		t->server_index = (size_t)found;
+		return 1;
 	}
 	buf_init(&known);
 	for (j = 0; j < cfg->n_servers; j++)
@@ -464,6 +474,7 @@ config_parse(const char *path, const char *text, size_t len,
 	cfg->state_dir = xstrdup(CONFIG_DEFAULT_STATE);
 	cfg->backoff_initial_ms = CONFIG_BACKOFF_INITIAL;
 	cfg->backoff_max_ms = CONFIG_BACKOFF_MAX;
+	cfg->receive_window_budget = CONFIG_DEFAULT_WINDOW_BUDGET;
 
 	memset(&ctx, 0, sizeof ctx);
 	ctx.cfg = cfg;
@@ -767,28 +778,28 @@ config_free(struct config *cfg)
 /* ---------------------------------------------------------------- */
 /* Lookups and the comparisons of a reload */
 
-/* The server with this name, or NULL. */
-const struct config_server *
-config_server_find(const struct config *cfg, const char *name)
+/* The index of the server with this name, or -1. */
+ssize_t
+config_server_index(const struct config *cfg, const char *name)
 {
 	size_t	i;
 
 	for (i = 0; i < cfg->n_servers; i++)
 		if (strcmp(cfg->servers[i].name, name) == 0)
-			return &cfg->servers[i];
-	return NULL;
+			return (ssize_t)i;
+	return -1;
 }
 
-/* The tunnel with this name, or NULL. */
-const struct config_tunnel *
-config_tunnel_find(const struct config *cfg, const char *name)
+/* The index of the tunnel with this name, or -1. */
+ssize_t
+config_tunnel_index(const struct config *cfg, const char *name)
 {
 	size_t	i;
 
 	for (i = 0; i < cfg->n_tunnels; i++)
 		if (strcmp(cfg->tunnels[i].name, name) == 0)
-			return &cfg->tunnels[i];
-	return NULL;
+			return (ssize_t)i;
+	return -1;
 }
 
 /* 1 if both strings are NULL or equal. */

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "addr.h"
 
@@ -18,6 +19,10 @@
 
 /* Limits against a misbehaving server (or its clients). */
 #define CONFIG_DEFAULT_SESSION_MEMORY	(64ULL << 20)
+#define CONFIG_DEFAULT_RECEIVE_WINDOW	(16ULL << 20)
+#define CONFIG_DEFAULT_WINDOW_BUDGET	(64ULL << 20)
+/* SSH windows are 32-bit; far above any useful size. */
+#define CONFIG_MAX_RECEIVE_WINDOW	(1ULL << 30)
 #define CONFIG_MIN_SESSION_MEMORY	(1ULL << 20)
 #define CONFIG_DEFAULT_SERVER_CONNS	16384
 #define CONFIG_DEFAULT_TUNNEL_CONNS	4096
@@ -57,6 +62,9 @@ struct config_server {
 	/* Limits; a reload applies them to the running session. */
 	uint64_t	 max_session_memory;	/* bytes libssh2 may hold */
 	int		 max_connections;	/* over all its tunnels */
+	/* Largest receive window a channel grows to (window.c); at most the
+	 * base window (2 MiB) turns autotuning off. */
+	uint64_t	 max_receive_window;
 	int		 line, col;		/* of the server's key */
 };
 
@@ -81,6 +89,8 @@ struct config {
 	size_t			 n_tunnels;
 	int64_t			 backoff_initial_ms;	/* default 1 s */
 	int64_t			 backoff_max_ms;	/* default 60 s */
+	/* What grown receive windows may hold beyond the base, daemon-wide. */
+	uint64_t		 receive_window_budget;
 };
 
 struct config_error {
@@ -131,11 +141,27 @@ void		 config_errors_clear(struct config_errors *);
 /* Error i formatted as config_errors_print prints it (malloc'd). */
 char		*config_error_text(const struct config_errors *, size_t i);
 
-/* Lookups; NULL when absent. */
-const struct config_server *config_server_find(const struct config *,
-		    const char *name);
-const struct config_tunnel *config_tunnel_find(const struct config *,
-		    const char *name);
+/* The index of the server or tunnel called name, or -1. */
+ssize_t		 config_server_index(const struct config *, const char *name);
+ssize_t		 config_tunnel_index(const struct config *, const char *name);
+
+/* The server called name, or NULL. */
+static inline const struct config_server *
+config_server_find(const struct config *cfg, const char *name)
+{
+	ssize_t	i = config_server_index(cfg, name);
+
+	return i == -1 ? NULL : &cfg->servers[i];
+}
+
+/* The tunnel called name, or NULL. */
+static inline const struct config_tunnel *
+config_tunnel_find(const struct config *cfg, const char *name)
+{
+	ssize_t	i = config_tunnel_index(cfg, name);
+
+	return i == -1 ? NULL : &cfg->tunnels[i];
+}
 
 /* 1 if the two specs would behave identically (reload diff). */
 int		 config_server_equal(const struct config_server *,
@@ -143,16 +169,21 @@ int		 config_server_equal(const struct config_server *,
 /* Ignores the nginx section: a reload must not restart a tunnel for it. */
 int		 config_tunnel_equal(const struct config_tunnel *,
 		    const struct config_tunnel *);
-/* 1 if two nginx sections are identical (both may be NULL). */
+/* 1 if two nginx sections are identical (both may be NULL). Exported for the unit tests. */
 int		 config_nginx_equal(const struct config_nginx *,
 		    const struct config_nginx *);
 
-/* Parse "10s", "500ms", "1m", "2h": returns 0 or -1 with *cause. */
+/*
+ * Parse "10s", "500ms", "1m", "2h": returns 0 or -1 with *cause. Exported for the unit tests.
+ */
 int		 config_parse_duration(const char *, int64_t *ms, char **cause);
 
-/* Parse "65536", "512KiB", "64MiB", "1GiB" (K, M, G: the same, base
- * 1024): returns 0 or -1 with *cause. */
+/*
+ * Parse "65536", "512KiB", "64MiB", "1GiB" (K, M, G: the same, base
+ * 1024): returns 0 or -1 with *cause. Exported for the unit tests.
+ */
 int		 config_parse_size(const char *, uint64_t *bytes, char **cause);
+
 /* Format bytes in the largest exact binary unit ("64MiB", "1500B"). */
 void		 config_format_size(uint64_t bytes, char *buf, size_t len);
 

@@ -106,6 +106,10 @@ size_t		 config_map_len(const yaml_node_t *);
 yaml_node_t	*config_map_earlier_key(struct config_ctx *, yaml_node_t *map,
 		    const yaml_node_pair_t *pair, const char *name);
 int		 config_valid_name(const char *);
+/* A size key (name) within [min, max] into *out; 0, or -1 (reported). */
+int		 config_size_at(struct config_ctx *, yaml_node_t *val,
+		    const char *name, uint64_t min, uint64_t max,
+		    uint64_t *out);
 void		 config_format_duration(int64_t ms, char *buf, size_t len);
 void		 config_walk(struct config_ctx *, yaml_node_t *map,
 		    yaml_node_t *anchor, const struct config_key *keys,

@@ -31,6 +31,7 @@ enum config_server_key {
 	CONFIG_SK_RECLAIM,
 	CONFIG_SK_MAX_MEMORY,
 	CONFIG_SK_MAX_CONNS,
+	CONFIG_SK_MAX_WINDOW,
 	CONFIG_SK_COUNT
 };
 
@@ -116,35 +117,61 @@ config_format_size(uint64_t bytes, char *buf, size_t len)
 	snprintf(buf, len, "%llu%s", (unsigned long long)bytes, units[i]);
 }
 
-/* Parse max_session_memory: a size of at least 1 MiB. */
+/*
+ * Parse the size key name at val into *out when it lies within [min,
+ * max]; 0, or -1 with the error reported at val.
+ */
+int
+config_size_at(struct config_ctx *ctx, yaml_node_t *val, const char *name,
+    uint64_t min, uint64_t max, uint64_t *out)
+{
+	const char	*s = config_scalar(val);
+	char		*cause, lim[32];
+	uint64_t	 v;
+
+	if (s == NULL || config_is_null(val)) {
+		config_error_at(ctx, val, "\"%s\" must be a size such as "
+		    "64MiB", name);
+		return -1;
+	}
+	if (config_parse_size(s, &v, &cause) == -1) {
+		config_error_at(ctx, val, "%s", cause);
+		free(cause);
+		return -1;
+	}
+	if (v < min || v > max) {
+		config_format_size(v < min ? min : max, lim, sizeof lim);
+		config_error_at(ctx, val, "\"%s\" %s is too %s: at %s %s",
+		    name, s, v < min ? "small" : "large",
+		    v < min ? "least" : "most", lim);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Parse max_session_memory: a key exchange alone needs some 100 KiB. */
 static void
 config_parse_max_memory(struct config_ctx *ctx, yaml_node_t *key,
     yaml_node_t *val, void *obj)
 {
 	struct config_server	*srv = obj;
-	const char		*s = config_scalar(val);
-	char			*cause, min[32];
-	uint64_t		 v;
 
 	(void)key;
-	if (s == NULL || config_is_null(val)) {
-		config_error_at(ctx, val, "\"max_session_memory\" must be a "
-		    "size such as 64MiB");
-		return;
-	}
-	if (config_parse_size(s, &v, &cause) == -1) {
-		config_error_at(ctx, val, "%s", cause);
-		free(cause);
-		return;
-	}
-	if (v < CONFIG_MIN_SESSION_MEMORY || v > SIZE_MAX) {
-		config_format_size(CONFIG_MIN_SESSION_MEMORY, min, sizeof min);
-		config_error_at(ctx, val, "\"max_session_memory\" %s is %s: "
-		    "at least %s (a key exchange alone needs some hundred "
-		    "KiB)", s, v > SIZE_MAX ? "too large" : "too small", min);
-		return;
-	}
-	srv->max_session_memory = v;
+	(void)config_size_at(ctx, val, "max_session_memory",
+	    CONFIG_MIN_SESSION_MEMORY, SIZE_MAX, &srv->max_session_memory);
+}
+
+/* Parse max_receive_window: 0 up to the base turns autotuning off. */
+static void
+config_parse_max_window(struct config_ctx *ctx, yaml_node_t *key,
+    yaml_node_t *val, void *obj)
+{
+	struct config_server	*srv = obj;
+
+	(void)key;
+	(void)config_size_at(ctx, val, "max_receive_window", 0,
+	    CONFIG_MAX_RECEIVE_WINDOW, &srv->max_receive_window);
 }
 
 #define CONFIG_SERVER_FIELD(f)	offsetof(struct config_server, f)
@@ -175,6 +202,8 @@ static const struct config_key config_server_keys[CONFIG_SK_COUNT] = {
 	    config_parse_max_memory },
 	[CONFIG_SK_MAX_CONNS] = { "max_connections", CONFIG_LIMIT,
 	    CONFIG_SERVER_FIELD(max_connections), 0, NULL },
+	[CONFIG_SK_MAX_WINDOW] = { "max_receive_window", CONFIG_CUSTOM, 0, 0,
+	    config_parse_max_window },
 };
 
 /* Parse one server (name: mapping) and append it to cfg->servers. */
@@ -199,6 +228,7 @@ config_parse_server(struct config_ctx *ctx, yaml_node_t *key,
 	srv->reclaim_stale_port = 1;
 	srv->max_session_memory = CONFIG_DEFAULT_SESSION_MEMORY;
 	srv->max_connections = CONFIG_DEFAULT_SERVER_CONNS;
+	srv->max_receive_window = CONFIG_DEFAULT_RECEIVE_WINDOW;
 	srv->line = (int)key->start_mark.line + 1;
 	srv->col = (int)key->start_mark.column + 1;
 

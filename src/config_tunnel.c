@@ -243,6 +243,21 @@ config_parse_tunnel_name(struct config_ctx *ctx, yaml_node_t *key,
 	t->name = xstrdup(s);
 }
 
+/* Parse s as an address into *out; 0, or -1 after reporting why at val. */
+static int
+config_addr_at(struct config_ctx *ctx, yaml_node_t *val, const char *s,
+    int flags, struct addr *out)
+{
+	char	*cause;
+
+	if (addr_parse(s, "127.0.0.1", flags, out, &cause) == -1) {
+		config_error_at(ctx, val, "%s", cause);
+		free(cause);
+		return -1;
+	}
+	return 0;
+}
+
 /* Parse remote: the server-side listen address (TCP only). */
 static void
 config_parse_remote(struct config_ctx *ctx, yaml_node_t *key,
@@ -250,7 +265,6 @@ config_parse_remote(struct config_ctx *ctx, yaml_node_t *key,
 {
 	struct config_tunnel	*t = obj;
 	const char		*s = config_scalar(val);
-	char			*cause;
 
 	(void)key;
 	if (s == NULL || config_is_null(val)) {
@@ -265,13 +279,9 @@ config_parse_remote(struct config_ctx *ctx, yaml_node_t *key,
 		    "not unix-socket forwards (streamlocal-forward)");
 		return;
 	}
-	if (addr_parse(s, "127.0.0.1", ADDR_ALLOW_PORT_ZERO, &t->remote,
-	    &cause) == -1) {
-		config_error_at(ctx, val, "%s", cause);
-		free(cause);
-		return;
-	}
-	ctx->cur->remote_ok = 1;
+	if (config_addr_at(ctx, val, s, ADDR_ALLOW_PORT_ZERO,
+	    &t->remote) == 0)
+		ctx->cur->remote_ok = 1;
 }
 
 /* Parse local: the target on this machine (TCP or unix socket). */
@@ -281,7 +291,6 @@ config_parse_local(struct config_ctx *ctx, yaml_node_t *key,
 {
 	struct config_tunnel	*t = obj;
 	const char		*s = config_scalar(val);
-	char			*cause;
 
 	(void)key;
 	if (s == NULL || config_is_null(val)) {
@@ -289,11 +298,7 @@ config_parse_local(struct config_ctx *ctx, yaml_node_t *key,
 		    "address such as \"127.0.0.1:1313\" or \"unix:/PATH\"");
 		return;
 	}
-	if (addr_parse(s, "127.0.0.1", ADDR_ALLOW_UNIX, &t->local,
-	    &cause) == -1) {
-		config_error_at(ctx, val, "%s", cause);
-		free(cause);
-	}
+	(void)config_addr_at(ctx, val, s, ADDR_ALLOW_UNIX, &t->local);
 }
 
 static const struct config_key config_tunnel_keys[CONFIG_TK_COUNT] = {

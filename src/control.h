@@ -5,8 +5,7 @@
 #ifndef TUNNELS_CONTROL_H
 #define TUNNELS_CONTROL_H
 
-#include "util.h"
-
+struct buf;
 struct loop;
 struct control;
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "util.h"
 
 #define JSON_MAX_DEPTH	32
 

@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "util.h"
+struct buf;
 
 /* Append s as a JSON string literal, or null when s is NULL. */
 void	 json_str(struct buf *, const char *s);

@@ -26,6 +26,7 @@ struct keyfile_info {
  */
 int	 keyfile_inspect(const char *path, struct keyfile_info *, char **cause);
 void	 keyfile_info_clear(struct keyfile_info *);
+/* "ed25519", "RSA" ... for messages. Exported for the unit tests. */
 const char *keyfile_type_name(enum keyfile_type);
 
 /*

@@ -48,7 +48,9 @@ char	*knownhosts_name(const char *host, int port);
  */
 int	 knownhosts_load(const char *path, const char *name,
 	    struct knownhosts *, char **cause);
-/* The same from an open stream; label names it in messages. */
+/*
+ * The same from an open stream; label names it in messages. Exported for the unit tests.
+ */
 int	 knownhosts_read(FILE *, const char *label, const char *name,
 	    struct knownhosts *, char **cause);
 void	 knownhosts_clear(struct knownhosts *);
@@ -57,7 +59,7 @@ void	 knownhosts_clear(struct knownhosts *);
  * Match name against a comma-separated pattern list as ssh(1) does for
  * known_hosts (case-insensitive, "*" and "?", "!" negates): 1 if a
  * pattern matches and no negated one does, -1 if a negated one matches,
- * else 0.
+ * else 0. Exported for the unit tests.
  */
 int	 knownhosts_match_list(const char *name, const char *list,
 	    size_t listlen);

@@ -1,5 +1,6 @@
 /*
- * Saturating arithmetic on millisecond times and durations. The config
+ * Arithmetic on millisecond times and durations: saturating sums and
+ * products, and whole seconds for messages. The config
  * caps every duration (24 h) and keepalive_count (100), so these never
  * saturate in practice; they keep a timer computation from overflowing
  * (undefined behaviour) whatever a struct config holds.
@@ -29,6 +30,13 @@ ms_mul(int64_t a, int64_t b)
 	if (__builtin_mul_overflow(a, b, &r))
 		return (a < 0) == (b < 0) ? INT64_MAX : INT64_MIN;
 	return r;
+}
+
+/* ms in whole seconds, rounded up: "retrying in 1s" while any is left. */
+static inline int64_t
+ms_ceil_s(int64_t ms)
+{
+	return ms_add(ms, 999) / 1000;
 }
 
 #endif

@@ -7,8 +7,12 @@
 #ifndef TUNNELS_NGINX_H
 #define TUNNELS_NGINX_H
 
-#include "config.h"
-#include "util.h"
+#include <stddef.h>
+
+struct buf;
+struct config;
+struct config_nginx;
+struct config_tunnel;
 
 #define NGINX_HTTP_PORT		80
 #define NGINX_HTTPS_PORT	443
@@ -44,7 +48,7 @@ struct nginx_options {
 /* Fill in the defaults (ports 80/443, everything else NULL). */
 void	 nginx_options_init(struct nginx_options *);
 
-/* 1 if any tunnel of the whole config terminates TLS in nginx. */
+/* 1 if any tunnel of the whole config terminates TLS in nginx. Exported for the unit tests. */
 int	 nginx_any_tls(const struct config *);
 
 /*
@@ -101,7 +105,10 @@ void	 nginx_cert_paths(const struct config_nginx *, char **cert,
  */
 char	*nginx_certbot_command(const struct config_nginx *);
 
-/* proxy_pass target "127.0.0.1:4001" / "[::1]:4001"; NULL for port 0. */
+/*
+ * proxy_pass target "127.0.0.1:4001" / "[::1]:4001"; NULL for port 0.
+ * Exported for the unit tests.
+ */
 char	*nginx_upstream(const struct config_tunnel *);
 
 #endif

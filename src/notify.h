@@ -19,6 +19,7 @@ enum notify_event {
 /*
  * The datagram for an event (malloc'd). status may be NULL; newlines in
  * it are replaced (one line only). monotonic_usec is used by RELOADING.
+ * Exported for the unit tests.
  */
 char	*notify_format(enum notify_event, const char *status,
 	    uint64_t monotonic_usec);

@@ -10,8 +10,8 @@
 
 #include <stddef.h>
 
-#include "config.h"
-#include "util.h"
+struct buf;
+struct config;
 
 /* The longest home name (--home). */
 #define SETUP_HOME_MAX	64
@@ -36,7 +36,10 @@ void	 setup_specs_free(char **, size_t);
  */
 char	*setup_tag(const char *home, const char *server);
 
-/* The stem of this home's file names: "tunnels-HOME-SERVER" (malloc'd). */
+/*
+ * The stem of this home's file names: "tunnels-HOME-SERVER" (malloc'd).
+ * Exported for the unit tests.
+ */
 char	*setup_stem(const char *home, const char *server);
 
 /* 1 if s is a usable home name: 1-64 of [A-Za-z0-9._-], no leading dot. */

@@ -219,7 +219,7 @@ buf_clear(struct buf *b)
 }
 
 /* Make room for n more bytes after the data. */
-void
+static void
 buf_reserve(struct buf *b, size_t n)
 {
 	if (b->off + b->len + n <= b->cap)

@@ -55,7 +55,6 @@ struct buf {
 
 void	 buf_init(struct buf *);
 void	 buf_clear(struct buf *);
-void	 buf_reserve(struct buf *, size_t);
 void	 buf_append(struct buf *, const void *, size_t);
 void	 buf_printf(struct buf *, const char *, ...)
 	    __attribute__((format(printf, 2, 3)));

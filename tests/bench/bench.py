@@ -8,6 +8,8 @@ one machine, one sshd and the same local services, in one run. Sections
   conns       10 000 concurrent connections through one tunnel conns.py
   scale       1000 tunnels on one server vs autossh pairs     scale.py
   recovery    time to serve again after faults, vs autossh    recovery.py
+  wan         0/50/150 ms RTT through a delay relay: bulk,    wan.py
+              small requests, memory with stalled uploads
 
 Prints one table (metric, ssh/autossh, tunnels, ratio, better) with the
 date and the machine, and writes build/bench/results.json, table.txt and
@@ -34,11 +36,12 @@ import recovery  # noqa: E402
 import report  # noqa: E402
 import scale  # noqa: E402
 import throughput  # noqa: E402
+import wan  # noqa: E402
 import web  # noqa: E402
 from sides import start_sshd  # noqa: E402
 
 SECTIONS = [("throughput", throughput), ("http", web), ("conns", conns),
-            ("scale", scale), ("recovery", recovery)]
+            ("scale", scale), ("recovery", recovery), ("wan", wan)]
 ALIASES = {"10k": "conns", "1000": "scale", "web": "http"}
 NOFILE = 65536          # the unit's LimitNOFILE
 
@@ -153,7 +156,8 @@ def main():
     total = time.monotonic() - ctx.t0
     lines = report.header(mach, vers)
     lines += ["RLIMIT_NOFILE %d for every process started (the unit sets "
-              "LimitNOFILE=%d); loopback only; %s" % (
+              "LimitNOFILE=%d); loopback only (wan: through a delay "
+              "relay); %s" % (
                   nofile, NOFILE, "QUICK mode (small sizes)" if ctx.quick else
                   "full run"), ""]
     lines += report.table(rows)

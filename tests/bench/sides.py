@@ -100,14 +100,17 @@ def ssh_args(world, sshd, forwards, extra=(), port=None, known_hosts=None):
     return args + list(extra) + ["%s@127.0.0.1" % world.user]
 
 
-def start_ssh(world, sshd, forwards, extra=(), name="ssh", wait=10.0):
-    """`ssh -N -R ...` (stderr to NAME.log in the world dir); waits until
+def start_ssh(world, sshd, forwards, extra=(), name="ssh", wait=10.0,
+              port=None, known_hosts=None):
+    """`ssh -N -R ...` (stderr to NAME.log in the world dir), to sshd or
+    to `port` (a relay in front of it, with its known_hosts); waits until
     every remote port listens unless wait is None. Stopped at cleanup."""
     log = world.dir / ("%s.log" % name)
     world.add_log(name, log, 30)
     with open(log, "ab") as lf:
         p = subprocess.Popen([harness.SSH] + ssh_args(world, sshd, forwards,
-                                                      extra),
+                                                      extra, port,
+                                                      known_hosts),
                              stdin=subprocess.DEVNULL,
                              stdout=subprocess.DEVNULL, stderr=lf)
     world.on_cleanup(lambda: stop_popen(p))

@@ -1803,6 +1803,8 @@ test_config_server_limits(void **state)
 	    "    max_connections: -3\n";
 	static const char bad_size[] = BASE
 	    "    max_session_memory: 64MB\n";
+	static const char bad_window[] = "receive_window_budget: lots\n" BASE
+	    "    max_receive_window: 2GiB\n";
 	char		*out;
 
 	(void)state;
@@ -1810,10 +1812,15 @@ test_config_server_limits(void **state)
 	assert_true(a->servers[0].max_session_memory == 64 << 20);
 	assert_int_equal(a->servers[0].max_connections, 16384);
 	assert_int_equal(a->tunnels[0].max_connections, 4096);
-	b = config_test_good("/t.yaml", BASE
+	assert_true(a->servers[0].max_receive_window == 16 << 20);
+	assert_true(a->receive_window_budget == 64 << 20);
+	b = config_test_good("/t.yaml", "receive_window_budget: 1GiB\n" BASE
 	    "    max_session_memory: 8MiB\n"
+	    "    max_receive_window: 0\n"
 	    "    max_connections: 100\n" BLOG
 	    "    max_connections: 10\n");
+	assert_true(b->servers[0].max_receive_window == 0);
+	assert_true(b->receive_window_budget == 1 << 30);
 	assert_true(b->servers[0].max_session_memory == 8 << 20);
 	assert_int_equal(b->servers[0].max_connections, 100);
 	assert_int_equal(b->tunnels[0].max_connections, 10);
@@ -1826,7 +1833,7 @@ test_config_server_limits(void **state)
 	assert_null(a);
 	assert_string_equal(out,
 	    "t.yaml:7:25: \"max_session_memory\" 512KiB is too small: at "
-	    "least 1MiB (a key exchange alone needs some hundred KiB)\n"
+	    "least 1MiB\n"
 	    "t.yaml:8:22: \"max_connections\" must be at least 1\n"
 	    "t.yaml:13:22: \"max_connections\" must be an integer\n"
 	    "t.yaml:17:22: \"max_connections\" must be at least 1\n");
@@ -1836,6 +1843,15 @@ test_config_server_limits(void **state)
 	assert_string_equal(out, "t.yaml:7:25: invalid size \"64MB\": "
 	    "expected a number of bytes with an optional unit KiB, MiB or "
 	    "GiB, e.g. 64MiB\n");
+	free(out);
+
+	out = config_test_errors(bad_window, &a);
+	assert_null(a);
+	assert_string_equal(out, "t.yaml:1:24: invalid size \"lots\": "
+	    "expected a number of bytes with an optional unit KiB, MiB or "
+	    "GiB, e.g. 64MiB\n"
+	    "t.yaml:8:25: \"max_receive_window\" 2GiB is too large: at "
+	    "most 1GiB\n");
 	free(out);
 }
 

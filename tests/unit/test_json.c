@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "json.h"
+#include "util.h"
 
 /* Escaping covers quotes, backslashes and control characters. */
 static void
