@@ -10,6 +10,7 @@ import os
 
 import pytest
 
+import apps
 import harness
 
 
