@@ -9,17 +9,10 @@
  * Writes to the channel stop while the SSH socket's send queue is past
  * its mark (link_congested); the session runs us again once it drains.
  *
- * The session has a single outbound packet slot (docs/libssh2.md rule
- * 1): when a call returns EAGAIN with the OUTBOUND direction set, the very
- * next libssh2 call on the session must repeat that call with the same
- * arguments. The link never refuses a packet, so this does not happen in
- * operation; as a guard, bridge_step() still records the pending call in
- * b->pend, returns BRIDGE_BLOCKED, and on its next run goes straight to
- * that call. Each libssh2 call appears at exactly one place in
- * bridge_step(): some of them (send_eof, the replies libssh2 makes while
- * reading) build their packet on the stack, and "the same arguments" then
- * means "the same stack depth" (rule 2), which the session guarantees by
- * always calling us from the same frame.
+ * bridge_step() runs five phases in order, one function each; every
+ * libssh2 call appears in exactly one of them. A call that returns EAGAIN
+ * holds nothing (the link takes every packet: docs/libssh2.md, "What the
+ * engine does"), so the phase is simply tried again on a later round.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -32,9 +25,11 @@
 #include <unistd.h>
 
 #include "bridge.h"
+#include "dial.h"
 #include "link.h"
 #include "log.h"
 #include "loop.h"
+#include "resolve.h"
 #include "ssherr.h"
 #include "util.h"
 
@@ -48,16 +43,6 @@ struct bridge_buf {
 	char	*mem;
 	size_t	 off;
 	size_t	 len;
-};
-
-/* The libssh2 call that holds the send slot, to be repeated first. */
-enum bridge_pend {
-	BRIDGE_PEND_NONE = 0,
-	BRIDGE_PEND_READ,
-	BRIDGE_PEND_WRITE,
-	BRIDGE_PEND_EOF,
-	BRIDGE_PEND_CLOSED,
-	BRIDGE_PEND_FREE
 };
 
 struct bridge {
@@ -91,10 +76,6 @@ struct bridge {
 	unsigned		 rfull:1;	/* stopped reading: to_remote full */
 	unsigned		 wblocked:1;	/* send said EAGAIN */
 
-	enum bridge_pend	 pend;
-	char			*pend_ptr;
-	size_t			 pend_len;
-
 	uint64_t		 rx_seen;	/* sweep.rx_gen when found empty */
 	uint64_t		 close_seen;	/* same, for the CLOSE check */
 };
@@ -125,17 +106,15 @@ bridge_buf_room(struct bridge_buf *q, int may_move)
 
 /* Drop n bytes from the front; release the memory once empty. */
 static void
-bridge_buf_consume(struct bridge_buf *q, size_t n, int may_free)
+bridge_buf_consume(struct bridge_buf *q, size_t n)
 {
 	q->off += n;
 	q->len -= n;
 	if (q->len == 0) {
 		q->off = 0;
 		/* Idle connections keep no buffer memory. */
-		if (may_free) {
-			free(q->mem);
-			q->mem = NULL;
-		}
+		free(q->mem);
+		q->mem = NULL;
 	}
 }
 
@@ -219,7 +198,7 @@ bridge_connect_next(struct bridge *b, int err)
 	struct sockaddr_un	 sun;
 	const struct sockaddr	*sa;
 	socklen_t		 salen;
-	int			 fd, family;
+	int			 fd;
 
 	for (;;) {
 		if (b->unix_path != NULL) {
@@ -239,16 +218,8 @@ bridge_connect_next(struct bridge *b, int err)
 			salen = b->addrs->lens[b->addr_next];
 			b->addr_next++;
 		}
-		family = sa->sa_family;
-		fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		    0);
-		if (fd == -1) {
+		if (dial_socket(sa, salen, &fd) == -1) {
 			err = errno;
-			continue;
-		}
-		if (connect(fd, sa, salen) == -1 && errno != EINPROGRESS) {
-			err = errno;
-			close(fd);
 			continue;
 		}
 		if (loop_io_add(b->loop, &b->io, fd, EPOLLOUT) == -1) {
@@ -329,9 +300,7 @@ bridge_local_read(struct bridge *b)
 
 	while (b->fd != -1 && !b->connecting && !b->local_eof && !b->closing) {
 		bridge_buf_alloc(&b->to_remote);
-		/* Never move bytes a pending channel_write points into. */
-		room = bridge_buf_room(&b->to_remote,
-		    b->pend != BRIDGE_PEND_WRITE);
+		room = bridge_buf_room(&b->to_remote, 1);
 		if (room == 0) {
 			b->rfull = 1;
 			break;
@@ -356,7 +325,7 @@ bridge_local_read(struct bridge *b)
 		}
 		break;
 	}
-	if (b->to_remote.len == 0 && b->pend != BRIDGE_PEND_WRITE) {
+	if (b->to_remote.len == 0) {
 		free(b->to_remote.mem);
 		b->to_remote.mem = NULL;
 		b->to_remote.off = 0;
@@ -375,8 +344,7 @@ bridge_local_write(struct bridge *b)
 		n = send(b->fd, b->to_local.mem + b->to_local.off,
 		    b->to_local.len, MSG_NOSIGNAL);
 		if (n > 0) {
-			bridge_buf_consume(&b->to_local, (size_t)n,
-			    b->pend != BRIDGE_PEND_READ);
+			bridge_buf_consume(&b->to_local, (size_t)n);
 			changed = 1;
 			continue;
 		}
@@ -444,7 +412,7 @@ bridge_on_io(void *arg, uint32_t events)
 }
 
 /* Log a libssh2 failure on this channel and classify it. */
-static enum bridge_step
+static enum ssh_step
 bridge_ssh_error(struct bridge *b, LIBSSH2_SESSION *ss, const char *what,
     int rc)
 {
@@ -455,66 +423,55 @@ bridge_ssh_error(struct bridge *b, LIBSSH2_SESSION *ss, const char *what,
 	    b->stats->tunnel, "%s: %s", what, why);
 	free(why);
 	if (fatal)
-		return BRIDGE_DEAD;
+		return SSH_DEAD;
 	b->closing = 1;
-	return BRIDGE_OK;
+	return SSH_OK;
 }
 
-/* Do this bridge's libssh2 work; see the file comment for the rules. */
-enum bridge_step
-bridge_step(struct bridge *b, struct sweep *sw)
+/*
+ * Phase 1: channel -> to_local, until the transport has nothing new for
+ * us or to_local is full (then the channel's window does the
+ * backpressure); new bytes and the remote EOF go out to the local side.
+ */
+static enum ssh_step
+bridge_from_channel(struct bridge *b, struct sweep *sw)
 {
-	LIBSSH2_SESSION	*ss = sw->ss;
-	int		*progress = &sw->progress;
-	ssize_t		 n;
-	size_t		 room;
-	int		 rc, got = 0;
+	ssize_t	n;
+	size_t	room;
+	int	got = 0;
 
-	/* 1. Channel -> to_local (stop reading when full: backpressure). */
-	while ((b->pend == BRIDGE_PEND_NONE && !b->closing && !b->remote_eof &&
-	    b->rx_seen != *sw->rx_gen) || b->pend == BRIDGE_PEND_READ) {
-		if (b->pend != BRIDGE_PEND_READ) {
-			bridge_buf_alloc(&b->to_local);
-			room = bridge_buf_room(&b->to_local, 1);
-			if (room == 0)
-				break;
-			b->pend_ptr = b->to_local.mem + b->to_local.off +
-			    b->to_local.len;
-			b->pend_len = room;
-		}
-		n = libssh2_channel_read(b->ch, b->pend_ptr, b->pend_len);
+	while (!b->closing && !b->remote_eof && b->rx_seen != *sw->rx_gen) {
+		bridge_buf_alloc(&b->to_local);
+		room = bridge_buf_room(&b->to_local, 1);
+		if (room == 0)
+			break;
+		n = libssh2_channel_read(b->ch, b->to_local.mem +
+		    b->to_local.off + b->to_local.len, room);
 		if (n == LIBSSH2_ERROR_EAGAIN) {
-			if (ssherr_slot_busy(ss)) {
-				b->pend = BRIDGE_PEND_READ;
-				return BRIDGE_BLOCKED;
-			}
-			b->pend = BRIDGE_PEND_NONE;
 			/* Drained the transport: empty until it gives more. */
 			b->rx_seen = *sw->rx_gen;
 			break;
 		}
-		b->pend = BRIDGE_PEND_NONE;
 		if (n > 0) {
 			b->to_local.len += (size_t)n;
 			b->stats->bytes_in += (uint64_t)n;
-			*progress = got = 1;
+			sw->progress = got = 1;
 			continue;
 		}
 		if (n == 0) {
 			/* 0 without EOF would be a library oddity: no data. */
 			if (libssh2_channel_eof(b->ch)) {
 				b->remote_eof = 1;
-				*progress = 1;
+				sw->progress = 1;
 			}
 			break;
 		}
-		if (bridge_ssh_error(b, ss, "channel read", (int)n) ==
-		    BRIDGE_DEAD)
-			return BRIDGE_DEAD;
+		if (bridge_ssh_error(b, sw->ss, "channel read", (int)n) ==
+		    SSH_DEAD)
+			return SSH_DEAD;
 		break;
 	}
-	if (b->to_local.len == 0 && b->to_local.mem != NULL &&
-	    b->pend != BRIDGE_PEND_READ) {
+	if (b->to_local.len == 0 && b->to_local.mem != NULL) {
 		free(b->to_local.mem);
 		b->to_local.mem = NULL;
 		b->to_local.off = 0;
@@ -522,123 +479,122 @@ bridge_step(struct bridge *b, struct sweep *sw)
 	/* New bytes for the local side, or its half-close, go out now. */
 	if ((got && !b->wblocked) || (b->remote_eof && !b->local_shut))
 		if (bridge_local_write(b))
-			*progress = 1;
+			sw->progress = 1;
+	return SSH_OK;
+}
 
-	/* 2. to_remote -> channel, as far as the peer's window allows. */
-	while ((b->pend == BRIDGE_PEND_NONE && !b->closing &&
-	    b->to_remote.len > 0) || b->pend == BRIDGE_PEND_WRITE) {
-		if (b->pend != BRIDGE_PEND_WRITE) {
-			/*
-			 * A zero window makes channel_write clear OUTBOUND
-			 * from block_directions: check it ourselves.
-			 */
-			if (libssh2_channel_window_write_ex(b->ch, NULL) == 0)
-				break;
-			/* The SSH socket is behind: wait for it to drain. */
-			if (link_congested(sw->link)) {
-				link_wait(sw->link);
-				break;
-			}
-			b->pend_ptr = b->to_remote.mem + b->to_remote.off;
-			b->pend_len = MIN(b->to_remote.len, BRIDGE_WRITE_MAX);
-		}
-		n = libssh2_channel_write(b->ch, b->pend_ptr, b->pend_len);
-		if (n == LIBSSH2_ERROR_EAGAIN) {
-			if (ssherr_slot_busy(ss)) {
-				b->pend = BRIDGE_PEND_WRITE;
-				return BRIDGE_BLOCKED;
-			}
-			b->pend = BRIDGE_PEND_NONE;
+/*
+ * Phase 2: to_remote -> channel, as far as the peer's window and the SSH
+ * socket's queue allow; then the local socket may fill to_remote again.
+ */
+static enum ssh_step
+bridge_to_channel(struct bridge *b, struct sweep *sw)
+{
+	ssize_t	n;
+
+	while (!b->closing && b->to_remote.len > 0) {
+		/*
+		 * A zero window makes channel_write clear OUTBOUND from
+		 * block_directions: check it ourselves.
+		 */
+		if (libssh2_channel_window_write_ex(b->ch, NULL) == 0)
+			break;
+		/* The SSH socket is behind: wait for it to drain. */
+		if (link_congested(sw->link)) {
+			link_wait(sw->link);
 			break;
 		}
-		b->pend = BRIDGE_PEND_NONE;
+		n = libssh2_channel_write(b->ch, b->to_remote.mem +
+		    b->to_remote.off, MIN(b->to_remote.len, BRIDGE_WRITE_MAX));
+		if (n == LIBSSH2_ERROR_EAGAIN || n == 0)
+			break;
 		if (n > 0) {
-			bridge_buf_consume(&b->to_remote, (size_t)n, 1);
+			bridge_buf_consume(&b->to_remote, (size_t)n);
 			b->stats->bytes_out += (uint64_t)n;
-			*progress = 1;
+			sw->progress = 1;
 			continue;
 		}
-		if (n == 0)
-			break;
-		if (bridge_ssh_error(b, ss, "channel write", (int)n) ==
-		    BRIDGE_DEAD)
-			return BRIDGE_DEAD;
+		if (bridge_ssh_error(b, sw->ss, "channel write", (int)n) ==
+		    SSH_DEAD)
+			return SSH_DEAD;
 		break;
 	}
 	/* Room again in to_remote: resume reading the local socket. */
 	if (b->rfull && b->to_remote.len < BRIDGE_BUF_SIZE) {
 		b->rfull = 0;
 		if (bridge_local_read(b))
-			*progress = 1;
+			sw->progress = 1;
 	}
+	return SSH_OK;
+}
 
-	/* 3. Local EOF and everything sent: half-close the channel. */
-	if ((b->pend == BRIDGE_PEND_NONE && !b->closing && b->local_eof &&
-	    b->to_remote.len == 0 && !b->eof_sent) ||
-	    b->pend == BRIDGE_PEND_EOF) {
-		rc = libssh2_channel_send_eof(b->ch);
-		if (rc == LIBSSH2_ERROR_EAGAIN && ssherr_slot_busy(ss)) {
-			b->pend = BRIDGE_PEND_EOF;
-			return BRIDGE_BLOCKED;
-		}
-		b->pend = BRIDGE_PEND_NONE;
-		if (rc == 0) {
-			b->eof_sent = 1;
-			*progress = 1;
-		} else if (rc != LIBSSH2_ERROR_EAGAIN &&
-		    bridge_ssh_error(b, ss, "channel send_eof", rc) ==
-		    BRIDGE_DEAD)
-			return BRIDGE_DEAD;
-	}
+/* Phase 3: local EOF and everything sent: half-close the channel. */
+static enum ssh_step
+bridge_send_eof(struct bridge *b, struct sweep *sw)
+{
+	int	rc;
 
-	/*
-	 * 4. After the remote EOF, learn whether the remote client is gone
-	 * altogether (sshd sent CLOSE): then nothing more can be delivered
-	 * to it and the connection ends once to_local is flushed.
-	 */
-	if ((b->pend == BRIDGE_PEND_NONE && !b->closing && b->remote_eof &&
-	    !b->remote_closed && !(b->eof_sent && b->local_shut) &&
-	    b->close_seen != *sw->rx_gen) || b->pend == BRIDGE_PEND_CLOSED) {
-		rc = libssh2_channel_wait_closed(b->ch);
-		if (rc == LIBSSH2_ERROR_EAGAIN && ssherr_slot_busy(ss)) {
-			b->pend = BRIDGE_PEND_CLOSED;
-			return BRIDGE_BLOCKED;
-		}
-		if (rc == LIBSSH2_ERROR_EAGAIN)
-			b->close_seen = *sw->rx_gen;
-		b->pend = BRIDGE_PEND_NONE;
-		if (rc == 0)
-			b->remote_closed = 1;
-		else if (rc != LIBSSH2_ERROR_EAGAIN &&
-		    bridge_ssh_error(b, ss, "channel wait_closed", rc) ==
-		    BRIDGE_DEAD)
-			return BRIDGE_DEAD;
-	}
+	if (b->closing || !b->local_eof || b->to_remote.len > 0 || b->eof_sent)
+		return SSH_OK;
+	rc = libssh2_channel_send_eof(b->ch);
+	if (rc == 0) {
+		b->eof_sent = 1;
+		sw->progress = 1;
+	} else if (rc != LIBSSH2_ERROR_EAGAIN)
+		return bridge_ssh_error(b, sw->ss, "channel send_eof", rc);
+	return SSH_OK;
+}
+
+/*
+ * Phase 4: after the remote EOF, learn whether the remote client is gone
+ * altogether (sshd sent CLOSE): then nothing more can be delivered to it
+ * and the connection ends once to_local is flushed.
+ */
+static enum ssh_step
+bridge_check_closed(struct bridge *b, struct sweep *sw)
+{
+	int	rc;
+
+	if (b->closing || !b->remote_eof || b->remote_closed ||
+	    (b->eof_sent && b->local_shut) || b->close_seen == *sw->rx_gen)
+		return SSH_OK;
+	rc = libssh2_channel_wait_closed(b->ch);
+	if (rc == LIBSSH2_ERROR_EAGAIN)
+		b->close_seen = *sw->rx_gen;
+	else if (rc == 0)
+		b->remote_closed = 1;
+	else
+		return bridge_ssh_error(b, sw->ss, "channel wait_closed", rc);
+	return SSH_OK;
+}
+
+/* Phase 5: both directions done (or failed): free the channel. */
+static enum ssh_step
+bridge_free_channel(struct bridge *b, struct sweep *sw)
+{
+	/* EAGAIN: CLOSE sent, waiting for the server's: retry later. */
+	if (libssh2_channel_free(b->ch) == LIBSSH2_ERROR_EAGAIN)
+		return SSH_OK;
+	/* Any other result: libssh2 freed the channel anyway. */
+	b->ch = NULL;
+	sw->progress = 1;
+	return SSH_DONE;
+}
+
+/* Do this bridge's libssh2 work, phase by phase (see the file comment). */
+enum ssh_step
+bridge_step(struct bridge *b, struct sweep *sw)
+{
+	if (bridge_from_channel(b, sw) == SSH_DEAD ||
+	    bridge_to_channel(b, sw) == SSH_DEAD ||
+	    bridge_send_eof(b, sw) == SSH_DEAD ||
+	    bridge_check_closed(b, sw) == SSH_DEAD)
+		return SSH_DEAD;
 	if ((b->eof_sent && b->local_shut) || b->fd == -1 ||
 	    (b->remote_closed && b->to_local.len == 0))
 		b->closing = 1;
 	bridge_update_interest(b);
-
-	/* 5. Both directions done (or failed): free the channel. */
-	if ((b->pend == BRIDGE_PEND_NONE && b->closing) ||
-	    b->pend == BRIDGE_PEND_FREE) {
-		rc = libssh2_channel_free(b->ch);
-		if (rc == LIBSSH2_ERROR_EAGAIN) {
-			if (ssherr_slot_busy(ss)) {
-				b->pend = BRIDGE_PEND_FREE;
-				return BRIDGE_BLOCKED;
-			}
-			/* CLOSE sent, waiting for any packet: retry later. */
-			b->pend = BRIDGE_PEND_NONE;
-			return BRIDGE_OK;
-		}
-		/* Any other result: libssh2 freed the channel anyway. */
-		b->pend = BRIDGE_PEND_NONE;
-		b->ch = NULL;
-		*progress = 1;
-		return BRIDGE_DONE;
-	}
-	return BRIDGE_OK;
+	return b->closing ? bridge_free_channel(b, sw) : SSH_OK;
 }
 
 /* 1 if the local side is not taking the data waiting for it. */

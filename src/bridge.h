@@ -9,11 +9,12 @@
 #include <libssh2.h>
 
 #include "log.h"
-#include "resolve.h"
+#include "sweep.h"
 
 struct loop;
 struct loop_post;
 struct bridge;
+struct resolve_result;
 
 /* Names and counters a bridge shares with its forward (owned by it). */
 struct bridge_stats {
@@ -36,30 +37,6 @@ struct bridge_stats {
 /* Release what the stats hold (their forward is going away). */
 void		 bridge_stats_clear(struct bridge_stats *);
 
-struct link;
-
-/* What one service round of the session passes down to every step. */
-struct sweep {
-	LIBSSH2_SESSION	*ss;
-	struct link	*link;		/* the SSH socket's send queue */
-	/*
-	 * Bumped whenever the SSH socket gave us bytes. A channel found empty
-	 * at generation G cannot have new data while it is still G: a step
-	 * then skips its libssh2 read, which walks every queued packet of
-	 * every channel (libssh2 keeps them in one list).
-	 */
-	const uint64_t	*rx_gen;
-	int		 progress;	/* anything moved this round */
-};
-
-/* Result of bridge_step(). */
-enum bridge_step {
-	BRIDGE_OK = 0,		/* nothing more now */
-	BRIDGE_BLOCKED,		/* holds the session's send slot: retry first */
-	BRIDGE_DONE,		/* channel freed: remove and free the bridge */
-	BRIDGE_DEAD		/* the SSH session failed */
-};
-
 /*
  * Take ownership of an accepted channel and start connecting to the
  * local target (addrs for TCP, or unix_path). kick is posted whenever
@@ -69,8 +46,11 @@ struct bridge	*bridge_new(struct loop *, struct loop_post *kick,
 		    struct bridge_stats *, LIBSSH2_CHANNEL *,
 		    const struct resolve_result *addrs, const char *unix_path);
 
-/* Do the libssh2 side of the bridge; only from the session's service. */
-enum bridge_step bridge_step(struct bridge *, struct sweep *);
+/*
+ * Do the libssh2 side of the bridge; only from the session's service.
+ * SSH_DONE: the channel is freed, free the bridge.
+ */
+enum ssh_step	 bridge_step(struct bridge *, struct sweep *);
 
 /*
  * 1 if the local side stopped taking data (its send would block, or its

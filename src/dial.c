@@ -21,8 +21,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "dial.h"
 #include "loop.h"
+#include "resolve.h"
 #include "util.h"
 
 /* err value of an attempt that hit its deadline. */
@@ -115,6 +117,34 @@ dial_cheap(int err)
 	default:
 		return 0;
 	}
+}
+
+/*
+ * A non-blocking stream socket connecting to sa: 1 while the connect is
+ * in progress, 0 if it connected at once, -1 (errno set, nothing left
+ * open) if it failed.
+ */
+int
+dial_socket(const struct sockaddr *sa, socklen_t len, int *fdp)
+{
+	int	fd, err;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1)
+		return -1;
+	if (connect(fd, sa, len) == 0) {
+		*fdp = fd;
+		return 0;
+	}
+	if (errno != EINPROGRESS) {
+		err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	*fdp = fd;
+	return 1;
 }
 
 /* Stop watching and close one attempt's socket (keeps its err). */
@@ -287,20 +317,17 @@ dial_attempt_start(struct dial *d, struct dial_attempt *a)
 
 	sa = (const struct sockaddr *)&d->res.addrs[a->idx];
 	len = d->res.lens[a->idx];
-	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
-	if (fd == -1) {
+	switch (dial_socket(sa, len, &fd)) {
+	case -1:
 		a->err = errno;
 		return 0;
-	}
-	if (connect(fd, sa, len) == 0) {
+	case 0:
 		/* Possible in principle: report it like a finished connect. */
 		a->fd = fd;
 		d->inflight++;
 		return -1;
 	}
-	if (errno != EINPROGRESS ||
-	    loop_io_add(d->loop, &a->io, fd, EPOLLOUT) == -1) {
+	if (loop_io_add(d->loop, &a->io, fd, EPOLLOUT) == -1) {
 		a->err = errno;
 		close(fd);
 		return 0;

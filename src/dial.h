@@ -7,11 +7,9 @@
 #ifndef TUNNELS_DIAL_H
 #define TUNNELS_DIAL_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
-
-#include "addr.h"
-#include "resolve.h"
 
 /* RFC 8305 §5: the recommended "connection attempt delay". */
 #define DIAL_ATTEMPT_DELAY_MS	250
@@ -20,6 +18,7 @@
 
 struct loop;
 struct dial;
+struct resolve_result;
 
 struct dial_result {
 	int		 fd;		/* the connected socket, -1 if none */
@@ -41,6 +40,11 @@ struct dial	*dial_start(struct loop *, const struct resolve_result *res,
 		    int64_t timeout_ms, dial_cb *, void *arg);
 /* Close every attempt and free; the callback will not run. NULL is ok. */
 void		 dial_cancel(struct dial *);
+/*
+ * One non-blocking connect (also the bridges' local connects): 1 in
+ * progress, 0 connected at once, -1 with errno (nothing left open).
+ */
+int		 dial_socket(const struct sockaddr *, socklen_t, int *fd);
 
 /*
  * Pure helpers, exposed for the unit tests. dial_order writes into

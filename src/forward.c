@@ -33,15 +33,6 @@
 /* Safety net while the session ends a stale session for us. */
 #define FORWARD_RECLAIM_WAIT_MS	15000
 
-/* The libssh2 call of the forward itself that holds the send slot. */
-enum forward_pend {
-	FORWARD_PEND_NONE = 0,
-	FORWARD_PEND_LISTEN,
-	FORWARD_PEND_CANCEL,
-	FORWARD_PEND_ACCEPT,
-	FORWARD_PEND_REJECT
-};
-
 struct forward {
 	struct runtime			*rt;
 	struct loop_post		*kick;
@@ -60,7 +51,6 @@ struct forward {
 	int				 refused;
 	int				 ever_up;
 	enum forward_wait		 wait;
-	enum forward_pend		 pend;
 
 	struct backoff			 bo;
 	struct loop_timer		 retry;
@@ -75,7 +65,6 @@ struct forward {
 
 	struct bridge			**v;
 	size_t				  n, cap;
-	struct bridge			*tx_bridge;
 	struct bridge_stats		 stats;
 
 	/*
@@ -88,7 +77,6 @@ struct forward {
 	int				 max_conns;
 	LIBSSH2_CHANNEL			**rej;
 	size_t				  nrej, caprej;
-	LIBSSH2_CHANNEL			 *tx_rej;
 	uint64_t			  rej_seen;	/* rx_gen, all waiting */
 	uint64_t			  nrefused;
 	uint64_t			  nshed;	/* closed for memory */
@@ -195,7 +183,7 @@ forward_new(struct runtime *rt, const struct config_tunnel *cfg,
 	f->stats.tunnel = f->name;
 	f->since_ms = loop_now(rt->loop);
 	backoff_init(&f->bo, rt->backoff_initial_ms, rt->backoff_max_ms,
-	    (uint64_t)time_now_ms() ^ (uintptr_t)f);
+	    (uint64_t)loop_now(rt->loop) ^ (uintptr_t)f);
 	loop_timer_init(&f->retry, forward_on_retry, f);
 	forward_set_state(f, FORWARD_CONNECTING, NULL);
 	forward_resolve(f);
@@ -242,7 +230,8 @@ forward_set_runtime(struct forward *f)
 	int64_t	cap = f->rt->backoff_max_ms;
 
 	backoff_set_bounds(&f->bo, f->rt->backoff_initial_ms, cap);
-	if (loop_timer_armed(&f->retry) && f->retry.at_ms > time_now_ms() + cap)
+	if (loop_timer_armed(&f->retry) &&
+	    f->retry.at_ms > loop_now(f->rt->loop) + cap)
 		loop_timer_in(f->rt->loop, &f->retry, cap);
 }
 
@@ -268,15 +257,12 @@ forward_session_down(struct forward *f, const char *cause, int failed)
 		bridge_free(f->v[i]);
 	f->lim->active -= f->n;
 	f->n = 0;
-	f->tx_bridge = NULL;
 	/* libssh2_session_free() closes what was still being rejected. */
 	f->nrej = 0;
-	f->tx_rej = NULL;
 	f->rej_seen = UINT64_MAX;
 	f->listener = NULL;
 	f->bound_port = 0;
 	f->want_listen = 0;
-	f->pend = FORWARD_PEND_NONE;
 	loop_timer_stop(f->rt->loop, &f->retry);
 	if (f->stopping)
 		return;
@@ -461,8 +447,6 @@ forward_listening(struct forward *f, LIBSSH2_LISTENER *l, int bound)
 static void
 forward_drop_bridge(struct forward *f, size_t i)
 {
-	if (f->tx_bridge == f->v[i])
-		f->tx_bridge = NULL;
 	bridge_free(f->v[i]);
 	f->v[i] = f->v[--f->n];
 	f->lim->active--;
@@ -498,244 +482,181 @@ forward_reject(struct forward *f, LIBSSH2_CHANNEL *ch, int server_cap)
 }
 
 /*
- * Free refused channel i: 1 if the call holds the send slot, 0 if it
- * waits for the server's CLOSE, -1 once freed (taken off the list).
- * noinline: the same stack depth whether retried first or reached in the
- * sweep (see forward_run_bridge).
- */
-static int __attribute__((noinline))
-forward_free_rejected(struct forward *f, size_t i, struct sweep *sw)
-{
-	int	rc = libssh2_channel_free(f->rej[i]);
-
-	if (rc == LIBSSH2_ERROR_EAGAIN && ssherr_slot_busy(sw->ss)) {
-		f->tx_rej = f->rej[i];
-		f->pend = FORWARD_PEND_REJECT;
-		return 1;
-	}
-	f->tx_rej = NULL;
-	f->pend = FORWARD_PEND_NONE;
-	if (rc == LIBSSH2_ERROR_EAGAIN)
-		return 0;
-	/* Any other result: libssh2 freed the channel. */
-	f->rej[i] = f->rej[--f->nrej];
-	sw->progress = 1;
-	return -1;
-}
-
-/*
  * Close the refused channels. Each free sends CLOSE, then waits for the
- * server's; when every one was found waiting and nothing was read since
- * (rx_gen), there is nothing new to look at.
+ * server's (EAGAIN); when every one was found waiting and nothing was read
+ * since (rx_gen), there is nothing new to look at.
  */
-static enum forward_step
+static void
 forward_close_rejected(struct forward *f, struct sweep *sw)
 {
 	size_t	i;
-	int	r;
 
-	if (f->rej_seen == *sw->rx_gen)
-		return FORWARD_STEP_OK;
+	if (f->nrej == 0 || f->rej_seen == *sw->rx_gen)
+		return;
 	for (i = 0; i < f->nrej;) {
-		r = forward_free_rejected(f, i, sw);
-		if (r == 1)
-			return FORWARD_STEP_BLOCKED;
-		if (r == 0)
+		if (libssh2_channel_free(f->rej[i]) == LIBSSH2_ERROR_EAGAIN) {
 			i++;
-	}
-	f->rej_seen = *sw->rx_gen;
-	return FORWARD_STEP_OK;
-}
-
-/* Accept every queued connection; returns a forward_step result. */
-static enum forward_step
-forward_accept_all(struct forward *f, LIBSSH2_SESSION *ss, int *progress)
-{
-	LIBSSH2_CHANNEL	*ch;
-	const char	*unix_path;
-	int		 rc;
-
-	for (;;) {
-		/* Also the transport pump: it reads until EAGAIN first. */
-		ch = libssh2_channel_forward_accept(f->listener);
-		if (ch == NULL) {
-			rc = libssh2_session_last_errno(ss);
-			if (rc == LIBSSH2_ERROR_EAGAIN) {
-				if (ssherr_slot_busy(ss)) {
-					f->pend = FORWARD_PEND_ACCEPT;
-					return FORWARD_STEP_BLOCKED;
-				}
-				f->pend = FORWARD_PEND_NONE;
-				return FORWARD_STEP_OK;
-			}
-			f->pend = FORWARD_PEND_NONE;
-			/* A dead link reads as -23 here. */
-			forward_log_ssh(f, ss, "accepting a connection", rc);
-			return FORWARD_STEP_DEAD;
-		}
-		f->pend = FORWARD_PEND_NONE;
-		*progress = 1;
-		if (f->n >= (size_t)f->max_conns ||
-		    f->lim->active >= (uint64_t)f->lim->max) {
-			forward_reject(f, ch, f->n < (size_t)f->max_conns);
 			continue;
 		}
-		unix_path = f->local.kind == ADDR_UNIX ?
-		    f->local.host : NULL;
-		if (f->n == f->cap) {
-			f->cap = f->cap ? f->cap * 2 : 8;
-			f->v = xreallocarray(f->v, f->cap, sizeof *f->v);
-		}
-		f->v[f->n++] = bridge_new(f->rt->loop, f->kick, &f->stats, ch,
-		    unix_path ? NULL : &f->local_res, unix_path);
-		f->lim->active++;
+		/* Any other result: libssh2 freed the channel. */
+		f->rej[i] = f->rej[--f->nrej];
+		sw->progress = 1;
 	}
+	f->rej_seen = *sw->rx_gen;
+}
+
+/* Take an accepted connection: bridge it, or refuse it over the limits. */
+static void
+forward_take_channel(struct forward *f, LIBSSH2_CHANNEL *ch)
+{
+	const char	*unix_path;
+
+	if (f->n >= (size_t)f->max_conns ||
+	    f->lim->active >= (uint64_t)f->lim->max) {
+		forward_reject(f, ch, f->n < (size_t)f->max_conns);
+		return;
+	}
+	unix_path = f->local.kind == ADDR_UNIX ? f->local.host : NULL;
+	if (f->n == f->cap) {
+		f->cap = f->cap ? f->cap * 2 : 8;
+		f->v = xreallocarray(f->v, f->cap, sizeof *f->v);
+	}
+	f->v[f->n++] = bridge_new(f->rt->loop, f->kick, &f->stats, ch,
+	    unix_path ? NULL : &f->local_res, unix_path);
+	f->lim->active++;
+}
+
+/* Accept every queued connection (this also reads the transport). */
+static enum ssh_step
+forward_accept_all(struct forward *f, struct sweep *sw)
+{
+	LIBSSH2_CHANNEL	*ch;
+	int		 rc;
+
+	if (f->listener == NULL || f->stopping)
+		return SSH_OK;
+	/* Also the transport pump: it reads until EAGAIN first. */
+	while ((ch = libssh2_channel_forward_accept(f->listener)) != NULL) {
+		sw->progress = 1;
+		forward_take_channel(f, ch);
+	}
+	rc = libssh2_session_last_errno(sw->ss);
+	if (rc == LIBSSH2_ERROR_EAGAIN)
+		return SSH_OK;
+	/* A dead link reads as -23 here. */
+	forward_log_ssh(f, sw->ss, "accepting a connection", rc);
+	return SSH_DEAD;
+}
+
+/* The answer to our tcpip-forward came: listening, refused or dead. */
+static enum ssh_step
+forward_listen_answered(struct forward *f, struct sweep *sw,
+    LIBSSH2_LISTENER *l, int rc, int bound)
+{
+	ssh_slot_release(sw->listen, f);
+	f->want_listen = 0;
+	sw->progress = 1;
+	/* remote: 0: the port is the server's word. */
+	if (l != NULL && f->remote.port == 0 && (bound < 1 || bound > 65535)) {
+		log_warn(f->server, f->name, "the server allocated port %d "
+		    "for remote: 0, which is not a TCP port: a protocol "
+		    "error; reconnecting", bound);
+		return SSH_DEAD;
+	}
+	if (l != NULL)
+		forward_listening(f, l, bound);
+	else if (rc == LIBSSH2_ERROR_REQUEST_DENIED)
+		forward_refused(f);
+	else {
+		/* -14 "Unknown" here means a dead link. */
+		forward_log_ssh(f, sw->ss, "requesting the remote listener "
+		    "(tcpip-forward)", rc);
+		return SSH_DEAD;
+	}
+	return SSH_OK;
 }
 
 /*
- * Run one bridge's step and apply its result; 1 if the caller must stop.
- * noinline: bridge_step() must run at the same stack depth whether it is
- * retried first or reached in the sweep (see bridge.c).
+ * Request the listener (one request in flight per session: sw->listen).
+ * A request already in flight is always finished, even when stopping: its
+ * state lives in the session and would block every other forward.
  */
-static int __attribute__((noinline))
-forward_run_bridge(struct forward *f, size_t *i, struct sweep *sw,
-    enum forward_step *ret)
+static enum ssh_step
+forward_listen(struct forward *f, struct sweep *sw)
 {
-	switch (bridge_step(f->v[*i], sw)) {
-	case BRIDGE_BLOCKED:
-		f->tx_bridge = f->v[*i];
-		*ret = FORWARD_STEP_BLOCKED;
-		return 1;
-	case BRIDGE_DEAD:
-		*ret = FORWARD_STEP_DEAD;
-		return 1;
-	case BRIDGE_DONE:
-		forward_drop_bridge(f, *i);
-		return 0;
-	case BRIDGE_OK:
-		break;
-	}
-	(*i)++;
-	return 0;
-}
-
-/* The libssh2 work of this forward, pending call first. */
-enum forward_step
-forward_step(struct forward *f, struct sweep *sw,
-    struct forward **listen_slot)
-{
-	LIBSSH2_SESSION		*ss = sw->ss;
-	int			*progress = &sw->progress;
 	LIBSSH2_LISTENER	*l;
-	enum forward_step	 ret = FORWARD_STEP_OK;
-	size_t			 i;
 	int			 rc, bound = 0;
 
-	/* A bridge of ours holds the send slot: it goes first. */
-	if (f->tx_bridge != NULL) {
-		for (i = 0; i < f->n && f->v[i] != f->tx_bridge; i++)
-			;
-		if (forward_run_bridge(f, &i, sw, &ret))
-			return ret;
-		f->tx_bridge = NULL;
-	}
-	/* So does the free of a refused channel. */
-	if (f->tx_rej != NULL) {
-		for (i = 0; i < f->nrej && f->rej[i] != f->tx_rej; i++)
-			;
-		if (forward_free_rejected(f, i, sw) == 1)
-			return FORWARD_STEP_BLOCKED;
-	}
+	if (!ssh_slot_held(sw->listen, f) && (!f->want_listen ||
+	    !f->local_ready || f->listener != NULL || f->stopping))
+		return SSH_OK;
+	if (!ssh_slot_take(sw->listen, f, sw->now))
+		return SSH_OK;
+	l = libssh2_channel_forward_listen_ex(sw->ss, f->remote.host,
+	    f->remote.port, &bound, FORWARD_QUEUE_MAX);
+	rc = l == NULL ? libssh2_session_last_errno(sw->ss) : 0;
+	/* EAGAIN: sent, the reply has not arrived yet. */
+	if (rc == LIBSSH2_ERROR_EAGAIN)
+		return SSH_OK;
+	return forward_listen_answered(f, sw, l, rc, bound);
+}
 
+/* Stopping: cancel the listener on the server. */
+static enum ssh_step
+forward_cancel(struct forward *f, struct sweep *sw)
+{
+	int	rc;
+
+	if (!f->stopping || f->listener == NULL)
+		return SSH_OK;
+	rc = libssh2_channel_forward_cancel(f->listener);
 	/*
-	 * Request the listener (one request in flight per session). A
-	 * request already in flight is always finished, even when stopping:
-	 * its state lives in the session and would block every other forward.
+	 * want_reply=0, yet EAGAIN: a key exchange in progress, or queued
+	 * connections waiting for their CLOSE. Go again next round.
 	 */
-	if ((f->pend == FORWARD_PEND_NONE && (*listen_slot == f ||
-	    (f->want_listen && f->local_ready && f->listener == NULL &&
-	    !f->stopping && *listen_slot == NULL))) ||
-	    f->pend == FORWARD_PEND_LISTEN) {
-		*listen_slot = f;
-		l = libssh2_channel_forward_listen_ex(ss, f->remote.host,
-		    f->remote.port, &bound, FORWARD_QUEUE_MAX);
-		rc = l == NULL ? libssh2_session_last_errno(ss) : 0;
-		if (rc == LIBSSH2_ERROR_EAGAIN) {
-			if (ssherr_slot_busy(ss)) {
-				f->pend = FORWARD_PEND_LISTEN;
-				return FORWARD_STEP_BLOCKED;
-			}
-			/* Sent; the reply has not arrived yet. */
-			f->pend = FORWARD_PEND_NONE;
-		} else {
-			f->pend = FORWARD_PEND_NONE;
-			*listen_slot = NULL;
-			f->want_listen = 0;
-			*progress = 1;
-			/* remote: 0: the port is the server's word. */
-			if (l != NULL && f->remote.port == 0 &&
-			    (bound < 1 || bound > 65535)) {
-				log_warn(f->server, f->name, "the server "
-				    "allocated port %d for remote: 0, which "
-				    "is not a TCP port: a protocol error; "
-				    "reconnecting", bound);
-				return FORWARD_STEP_DEAD;
-			}
-			if (l != NULL)
-				forward_listening(f, l, bound);
-			else if (rc == LIBSSH2_ERROR_REQUEST_DENIED)
-				forward_refused(f);
-			else {
-				/* -14 "Unknown" here means a dead link. */
-				forward_log_ssh(f, ss, "requesting the remote "
-				    "listener (tcpip-forward)", rc);
-				return FORWARD_STEP_DEAD;
-			}
+	sw->progress = 1;
+	if (rc == LIBSSH2_ERROR_EAGAIN)
+		return SSH_OK;
+	/* The listener is invalid after the call either way. */
+	f->listener = NULL;
+	return rc != 0 && ssherr_session_fatal(rc) ? SSH_DEAD : SSH_OK;
+}
+
+/* Every connection: libssh2 may hold data for any of them. */
+static enum ssh_step
+forward_run_bridges(struct forward *f, struct sweep *sw)
+{
+	size_t	i;
+
+	for (i = 0; i < f->n;) {
+		switch (bridge_step(f->v[i], sw)) {
+		case SSH_DEAD:
+			return SSH_DEAD;
+		case SSH_DONE:
+			forward_drop_bridge(f, i);
+			break;
+		case SSH_OK:
+			i++;
+			break;
 		}
 	}
+	return SSH_OK;
+}
 
-	/* Stopping: cancel the listener on the server. */
-	if ((f->pend == FORWARD_PEND_NONE && f->stopping && f->listener != NULL)
-	    || f->pend == FORWARD_PEND_CANCEL) {
-		rc = libssh2_channel_forward_cancel(f->listener);
-		if (rc == LIBSSH2_ERROR_EAGAIN) {
-			/* want_reply=0: EAGAIN can only be a blocked send. */
-			f->pend = FORWARD_PEND_CANCEL;
-			return FORWARD_STEP_BLOCKED;
-		} else {
-			f->pend = FORWARD_PEND_NONE;
-			/* The listener is invalid after the call either way. */
-			f->listener = NULL;
-			*progress = 1;
-			if (rc != 0 && ssherr_session_fatal(rc))
-				return FORWARD_STEP_DEAD;
-		}
-	}
-
-	/* New connections (this also reads the transport). */
-	if ((f->pend == FORWARD_PEND_NONE && f->listener != NULL &&
-	    !f->stopping) || f->pend == FORWARD_PEND_ACCEPT) {
-		ret = forward_accept_all(f, ss, progress);
-		if (ret != FORWARD_STEP_OK)
-			return ret;
-	}
-
-	/* Every connection: libssh2 may hold data for any of them. */
-	for (i = 0; i < f->n;)
-		if (forward_run_bridge(f, &i, sw, &ret))
-			return ret;
-
-	/* Connections refused over the limit. */
-	if (f->pend == FORWARD_PEND_NONE && f->nrej > 0) {
-		ret = forward_close_rejected(f, sw);
-		if (ret != FORWARD_STEP_OK)
-			return ret;
-	}
-
+/* The libssh2 work of this forward, phase by phase. */
+enum ssh_step
+forward_step(struct forward *f, struct sweep *sw)
+{
+	if (forward_listen(f, sw) == SSH_DEAD ||
+	    forward_cancel(f, sw) == SSH_DEAD ||
+	    forward_accept_all(f, sw) == SSH_DEAD ||
+	    forward_run_bridges(f, sw) == SSH_DEAD)
+		return SSH_DEAD;
+	forward_close_rejected(f, sw);
 	if (f->stopping && f->listener == NULL && f->n == 0 && f->nrej == 0 &&
-	    f->pend == FORWARD_PEND_NONE && *listen_slot != f)
-		return FORWARD_STEP_GONE;
-	return FORWARD_STEP_OK;
+	    !ssh_slot_held(sw->listen, f))
+		return SSH_DONE;
+	return SSH_OK;
 }
 
 /* The configured remote address, for messages. */
@@ -761,13 +682,6 @@ forward_shed_stalled(struct forward *f)
 		}
 	f->nshed += n;
 	return n;
-}
-
-/* Connections refused over max_connections. */
-uint64_t
-forward_refused_count(const struct forward *f)
-{
-	return f->nrefused;
 }
 
 /* Current state. */
@@ -797,6 +711,11 @@ forward_summary(const struct forward *f, int64_t now)
 {
 	int64_t	left;
 
+	/* The retry follows the kill at once; its timer is only a fallback. */
+	if (f->state == FORWARD_WAITING && f->wait == FORWARD_WAIT_RECLAIM)
+		return xasprintf("%s: remote port %s:%d held by our stale "
+		    "session: ending it", f->name, f->remote.host,
+		    f->remote.port);
 	if (f->state == FORWARD_WAITING && loop_timer_armed(&f->retry)) {
 		left = (f->retry.at_ms - now + 999) / 1000;
 		return xasprintf("%s: remote port %s:%d %s, retry in %llds",
@@ -844,7 +763,8 @@ forward_status_json(const struct forward *f, struct buf *b, int64_t now)
 	if (f->state == FORWARD_WAITING) {
 		buf_printf(b, ",\"waiting_reason\":\"%s\"",
 		    forward_wait_names[f->wait]);
-		if (loop_timer_armed(&f->retry))
+		if (loop_timer_armed(&f->retry) &&
+		    f->wait != FORWARD_WAIT_RECLAIM)
 			buf_printf(b, ",\"retry_in_s\":%lld",
 			    (long long)((f->retry.at_ms - now + 999) / 1000));
 	}

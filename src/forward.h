@@ -6,12 +6,11 @@
 #define TUNNELS_FORWARD_H
 
 #include <stdint.h>
-#include <libssh2.h>
 
+#include "sweep.h"
 #include "util.h"
 
 struct config_tunnel;
-struct sweep;
 struct loop_post;
 struct runtime;
 struct forward;
@@ -36,14 +35,6 @@ enum forward_wait {
 					   server's keepalive must end it */
 };
 
-/* Result of forward_step(). */
-enum forward_step {
-	FORWARD_STEP_OK = 0,
-	FORWARD_STEP_BLOCKED,	/* holds the send slot: call again first */
-	FORWARD_STEP_DEAD,	/* the SSH session failed */
-	FORWARD_STEP_GONE	/* stopped and fully closed: free it */
-};
-
 /*
  * The connections of one server, counted over all its forwards against
  * the server's max_connections (owned by the session).
@@ -58,9 +49,9 @@ struct forward	*forward_new(struct runtime *, const struct config_tunnel *,
 		    struct forward_limits *);
 void		 forward_free(struct forward *);
 
-/* Point at an equal spec from a new config (reload kept this tunnel). */
 /* The runtime's backoff changed (reload): see session_set_runtime(). */
 void		 forward_set_runtime(struct forward *);
+/* Point at an equal spec from a new config (reload kept this tunnel). */
 void		 forward_set_config(struct forward *,
 		    const struct config_tunnel *);
 
@@ -72,7 +63,7 @@ void		 forward_session_up(struct forward *);
  */
 void		 forward_session_down(struct forward *, const char *cause,
 		    int failed);
-/* Close the listener and connections, then report FORWARD_STEP_GONE. */
+/* Close the listener and connections, then forward_step says SSH_DONE. */
 void		 forward_stop(struct forward *);
 /* Retry a waiting listener now (SIGUSR1, stale session ended). */
 void		 forward_retry_now(struct forward *);
@@ -91,15 +82,13 @@ int		 forward_ever_up(const struct forward *);
 void		 forward_remote_text(const struct forward *, char *, size_t);
 /* Close the connections whose local side stopped reading; how many. */
 size_t		 forward_shed_stalled(struct forward *);
-/* Connections refused over max_connections since the start. */
-uint64_t	 forward_refused_count(const struct forward *);
 
 /*
  * The libssh2 work of this forward; only from the session's service.
- * listen_slot: the session's one listen request in flight.
+ * It requests its listener in sw->listen. SSH_DONE: stopped and fully
+ * closed, free it.
  */
-enum forward_step forward_step(struct forward *, struct sweep *,
-		    struct forward **listen_slot);
+enum ssh_step	 forward_step(struct forward *, struct sweep *);
 
 enum forward_state forward_state(const struct forward *);
 int		 forward_has_listener(const struct forward *);

@@ -58,12 +58,14 @@ link_sockopts(struct link *l, int64_t keepalive_ms, int count)
 }
 
 /*
- * Read for libssh2. Once recv has said EAGAIN nothing can arrive
- * unnoticed: epoll reports the socket readable again (link_readable).
- * Other fds (an agent socket) are passed straight through.
+ * Read for libssh2 (now: the loop's clock). Once recv has said EAGAIN
+ * nothing can arrive unnoticed: epoll reports the socket readable again
+ * (link_readable). Other fds (an agent socket) are passed straight
+ * through.
  */
 ssize_t
-link_recv(struct link *l, int fd, void *buf, size_t len, int flags)
+link_recv(struct link *l, int64_t now, int fd, void *buf, size_t len,
+    int flags)
 {
 	ssize_t	n;
 
@@ -72,7 +74,7 @@ link_recv(struct link *l, int fd, void *buf, size_t len, int flags)
 	n = recv(fd, buf, len, flags);
 	if (n > 0) {
 		if (fd == l->fd) {
-			l->last_rx_ms = time_now_ms();
+			l->last_rx_ms = now;
 			l->rx_gen++;
 		}
 		return n;

@@ -25,8 +25,9 @@ struct link {
 void	 link_init(struct link *);
 /* Kernel keepalive, TCP_USER_TIMEOUT (keepalive x count), TCP_NODELAY. */
 void	 link_sockopts(struct link *, int64_t keepalive_ms, int count);
-/* The bodies of libssh2's RECV and SEND callbacks. */
-ssize_t	 link_recv(struct link *, int fd, void *, size_t, int flags);
+/* The bodies of libssh2's RECV and SEND callbacks (now: loop_now()). */
+ssize_t	 link_recv(struct link *, int64_t now, int fd, void *, size_t,
+	    int flags);
 ssize_t	 link_send(struct link *, int fd, const void *, size_t, int flags);
 /* Write what is queued; -1 with out_errno set when the socket failed. */
 int	 link_flush(struct link *);

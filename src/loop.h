@@ -33,9 +33,8 @@ struct loop_timer {
 };
 
 /*
- * A posted callback runs once after the current dispatch round, always
- * from the same call site (so always at the same stack depth: see the
- * libssh2 send-slot note in session.c).
+ * A posted callback runs once after the current dispatch round, with no
+ * fd callback or timer on the stack.
  */
 struct loop_post {
 	void		(*cb)(void *arg);

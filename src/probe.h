@@ -13,6 +13,8 @@
 
 #include <libssh2.h>
 
+#include "sweep.h"
+
 /* RFC 4250 §4.6.1 local name; .invalid can belong to no one (RFC 2606). */
 #define PROBE_CHANNEL_TYPE	"tunnels-probe@tunnels.invalid"
 
@@ -22,19 +24,12 @@ struct probe {
 	int		 opening;	/* the open is in flight */
 };
 
-/* Result of probe_step(). */
-enum probe_step {
-	PROBE_STEP_OK = 0,
-	PROBE_STEP_BLOCKED,	/* holds the send slot: call again first */
-	PROBE_STEP_DEAD		/* the SSH session failed */
-};
-
 /*
- * Advance the probe; only from the session's service. open_slot: the
- * session's one channel open in flight; server names the log lines.
+ * Advance the probe (SSH_OK or SSH_DEAD); only from the session's
+ * service. It opens its channel in sw->open; server names the log lines.
  */
-enum probe_step	 probe_step(struct probe *, LIBSSH2_SESSION *,
-		    void **open_slot, int *progress, const char *server);
+enum ssh_step	 probe_step(struct probe *, struct sweep *,
+		    const char *server);
 /* 1 while a probe is wanted or in flight (it reads the transport). */
 int		 probe_busy(const struct probe *);
 /* Forget the probe (its session is gone; no libssh2 calls). */

@@ -107,14 +107,14 @@ struct reclaim {
 	int				 kill_wanted;
 	enum reclaim_exec		 exec;
 	enum reclaim_result		 result;
-	long				 killed_at_ms;
+	int64_t				 killed_at_ms;
 	long				 uid;		/* ours; -1 unknown */
 	struct reclaim_rec		 told;	/* why it stays: logged once */
 	int				 uid_told;	/* owner warning given */
 
 	enum reclaim_job		 job;
 	enum reclaim_phase		 phase;
-	long				 job_started_ms;
+	int64_t				 job_started_ms;
 	int				 job_failed;
 	LIBSSH2_CHANNEL			*ch;
 	char				*cmd;
@@ -536,6 +536,24 @@ reclaim_session_down(struct reclaim *r)
 	r->learn_wanted = r->kill_wanted = 0;
 }
 
+/*
+ * The session is gone and so is its server-side process: the server said
+ * so (its DISCONNECT) or closed the connection after ours. Nothing of it
+ * is left to end, so it is not remembered (else every clean restart would
+ * add a record, and a later refusal would run the kill against it).
+ */
+void
+reclaim_session_ended(struct reclaim *r)
+{
+	reclaim_abandon_job(r);
+	if (r->cur.pid != 0)
+		log_debug(r->cfg->name, NULL, "server-side session pid %ld "
+		    "ended with ours: not remembered", r->cur.pid);
+	memset(&r->cur, 0, sizeof r->cur);
+	r->learn_wanted = r->kill_wanted = 0;
+	reclaim_save(r);
+}
+
 /* Queue the ending of the remembered previous sessions. */
 int
 reclaim_start_kill(struct reclaim *r)
@@ -576,8 +594,8 @@ reclaim_killing(const struct reclaim *r)
 }
 
 /* Milliseconds since the last successful kill, or -1. */
-long
-reclaim_killed_ago(const struct reclaim *r, long now_ms)
+int64_t
+reclaim_killed_ago(const struct reclaim *r, int64_t now_ms)
 {
 	return r->killed_at_ms > 0 ? now_ms - r->killed_at_ms : -1;
 }
@@ -715,7 +733,7 @@ reclaim_learned(struct reclaim *r, const struct reclaim_proc *p)
 
 /* The kill job finished: act on what the command said. */
 static void
-reclaim_killed(struct reclaim *r, long now)
+reclaim_killed(struct reclaim *r, int64_t now)
 {
 	struct reclaim_rec	*t = &r->target;
 	char			 name[16], out[64];
@@ -778,7 +796,7 @@ reclaim_killed(struct reclaim *r, long now)
 
 /* The job finished (the channel is freed): act on its output. */
 static void
-reclaim_finish(struct reclaim *r, long now)
+reclaim_finish(struct reclaim *r, int64_t now)
 {
 	struct reclaim_proc	p;
 	char			out[64];
@@ -811,7 +829,7 @@ reclaim_finish(struct reclaim *r, long now)
 
 /* Start the next job, if any; 1 when one is running. */
 static int
-reclaim_next_job(struct reclaim *r, long now)
+reclaim_next_job(struct reclaim *r, int64_t now)
 {
 	int	i;
 
@@ -856,7 +874,7 @@ reclaim_next_job(struct reclaim *r, long now)
 }
 
 /* Note a failed call: fatal ones end the session, others the job. */
-static enum reclaim_step
+static enum ssh_step
 reclaim_call_failed(struct reclaim *r, LIBSSH2_SESSION *ss, const char *what,
     int rc)
 {
@@ -866,14 +884,14 @@ reclaim_call_failed(struct reclaim *r, LIBSSH2_SESSION *ss, const char *what,
 	    why);
 	free(why);
 	if (ssherr_session_fatal(rc))
-		return RECLAIM_STEP_DEAD;
+		return SSH_DEAD;
 	r->job_failed = 1;
-	return RECLAIM_STEP_OK;
+	return SSH_OK;
 }
 
 /* Read the command's output (stderr is drained and dropped). */
-static enum reclaim_step
-reclaim_read(struct reclaim *r, LIBSSH2_SESSION *ss, int *progress)
+static enum ssh_step
+reclaim_read(struct reclaim *r, struct sweep *sw)
 {
 	char	scratch[256];
 	ssize_t	n;
@@ -888,17 +906,15 @@ reclaim_read(struct reclaim *r, LIBSSH2_SESSION *ss, int *progress)
 			    r->outlen < RECLAIM_OUT_MAX - 1 ?
 			    RECLAIM_OUT_MAX - 1 - r->outlen : sizeof scratch);
 		if (n == LIBSSH2_ERROR_EAGAIN) {
-			if (ssherr_slot_busy(ss))
-				return RECLAIM_STEP_BLOCKED;
 			if (!r->read_stderr) {
 				r->read_stderr = 1;
 				continue;
 			}
 			r->read_stderr = 0;
-			return RECLAIM_STEP_OK;
+			return SSH_OK;
 		}
 		if (n > 0) {
-			*progress = 1;
+			sw->progress = 1;
 			if (!r->read_stderr && r->outlen < RECLAIM_OUT_MAX - 1)
 				r->outlen += (size_t)n;
 			else if (!r->read_stderr)
@@ -906,7 +922,7 @@ reclaim_read(struct reclaim *r, LIBSSH2_SESSION *ss, int *progress)
 			continue;
 		}
 		if (n < 0)
-			return reclaim_call_failed(r, ss, "read", (int)n);
+			return reclaim_call_failed(r, sw->ss, "read", (int)n);
 		/* n == 0: end of this stream. */
 		if (!r->read_stderr) {
 			r->read_stderr = 1;
@@ -915,82 +931,98 @@ reclaim_read(struct reclaim *r, LIBSSH2_SESSION *ss, int *progress)
 		if (libssh2_channel_eof(r->ch)) {
 			r->exit_status = libssh2_channel_get_exit_status(r->ch);
 			r->phase = RECLAIM_PHASE_CLOSE;
-			return RECLAIM_STEP_OK;
+			return SSH_OK;
 		}
 		r->read_stderr = 0;
-		return RECLAIM_STEP_OK;
+		return SSH_OK;
 	}
 }
 
-/* Run the learn or kill job one step further. */
-enum reclaim_step
-reclaim_step(struct reclaim *r, LIBSSH2_SESSION *ss, void **open_slot,
-    int *progress)
+/* Open the job's channel (one channel open in flight per session). */
+static enum ssh_step
+reclaim_open(struct reclaim *r, struct sweep *sw)
 {
-	enum reclaim_step	 ret;
-	LIBSSH2_CHANNEL		*ch;
-	long			 now = (long)time_now_ms();
-	int			 rc;
+	enum ssh_step	 ret;
+	LIBSSH2_CHANNEL	*ch;
+	int		 rc;
 
-	if (!reclaim_next_job(r, now))
-		return RECLAIM_STEP_OK;
+	if (!ssh_slot_take(sw->open, r, sw->now))
+		return SSH_OK;
+	ch = libssh2_channel_open_session(sw->ss);
+	if (ch == NULL) {
+		rc = libssh2_session_last_errno(sw->ss);
+		if (rc == LIBSSH2_ERROR_EAGAIN)
+			return SSH_OK;
+		ssh_slot_release(sw->open, r);
+		ret = reclaim_call_failed(r, sw->ss, "channel open", rc);
+		if (ret == SSH_OK)
+			reclaim_finish(r, sw->now);
+		return ret;
+	}
+	ssh_slot_release(sw->open, r);
+	r->ch = ch;
+	r->phase = RECLAIM_PHASE_EXEC;
+	sw->progress = 1;
+	return SSH_OK;
+}
+
+/* Start the command on the channel. */
+static enum ssh_step
+reclaim_exec(struct reclaim *r, struct sweep *sw)
+{
+	int	rc;
+
+	rc = libssh2_channel_process_startup(r->ch, "exec", sizeof "exec" - 1,
+	    r->cmd, (unsigned)strlen(r->cmd));
+	if (rc == LIBSSH2_ERROR_EAGAIN)
+		return SSH_OK;
+	if (rc != 0) {
+		if (reclaim_call_failed(r, sw->ss, "exec", rc) == SSH_DEAD)
+			return SSH_DEAD;
+		r->phase = RECLAIM_PHASE_CLOSE;
+	} else
+		r->phase = RECLAIM_PHASE_READ;
+	sw->progress = 1;
+	return SSH_OK;
+}
+
+/* Free the channel (EAGAIN: its CLOSE is not answered yet), then finish. */
+static void
+reclaim_close(struct reclaim *r, struct sweep *sw)
+{
+	if (libssh2_channel_free(r->ch) == LIBSSH2_ERROR_EAGAIN)
+		return;
+	r->ch = NULL;
+	sw->progress = 1;
+	reclaim_finish(r, sw->now);
+}
+
+/* Run the learn or kill job one step further. */
+enum ssh_step
+reclaim_step(struct reclaim *r, struct sweep *sw)
+{
+	enum ssh_step	ret;
+
+	if (!reclaim_next_job(r, sw->now))
+		return SSH_OK;
 	if (r->phase != RECLAIM_PHASE_CLOSE && r->phase != RECLAIM_PHASE_OPEN &&
-	    now - r->job_started_ms > RECLAIM_JOB_TIMEOUT_MS) {
+	    sw->now - r->job_started_ms > RECLAIM_JOB_TIMEOUT_MS) {
 		log_warn(r->cfg->name, NULL, "command on the server did not "
 		    "finish within %ds: giving up", RECLAIM_JOB_TIMEOUT_MS / 1000);
 		r->job_failed = 1;
 		r->phase = RECLAIM_PHASE_CLOSE;
 	}
 	if (r->phase == RECLAIM_PHASE_OPEN) {
-		/* One channel open in flight per session (libssh2 state). */
-		if (*open_slot != NULL && *open_slot != r)
-			return RECLAIM_STEP_OK;
-		*open_slot = r;
-		ch = libssh2_channel_open_session(ss);
-		if (ch == NULL) {
-			rc = libssh2_session_last_errno(ss);
-			if (rc == LIBSSH2_ERROR_EAGAIN)
-				return ssherr_slot_busy(ss) ?
-				    RECLAIM_STEP_BLOCKED : RECLAIM_STEP_OK;
-			*open_slot = NULL;
-			ret = reclaim_call_failed(r, ss, "channel open", rc);
-			if (ret == RECLAIM_STEP_OK)
-				reclaim_finish(r, now);
-			return ret;
-		}
-		*open_slot = NULL;
-		r->ch = ch;
-		r->phase = RECLAIM_PHASE_EXEC;
-		*progress = 1;
-	}
-	if (r->phase == RECLAIM_PHASE_EXEC) {
-		rc = libssh2_channel_process_startup(r->ch, "exec",
-		    sizeof "exec" - 1, r->cmd, (unsigned)strlen(r->cmd));
-		if (rc == LIBSSH2_ERROR_EAGAIN)
-			return ssherr_slot_busy(ss) ? RECLAIM_STEP_BLOCKED :
-			    RECLAIM_STEP_OK;
-		if (rc != 0) {
-			ret = reclaim_call_failed(r, ss, "exec", rc);
-			if (ret == RECLAIM_STEP_DEAD)
-				return ret;
-			r->phase = RECLAIM_PHASE_CLOSE;
-		} else
-			r->phase = RECLAIM_PHASE_READ;
-		*progress = 1;
-	}
-	if (r->phase == RECLAIM_PHASE_READ) {
-		ret = reclaim_read(r, ss, progress);
-		if (ret != RECLAIM_STEP_OK)
+		ret = reclaim_open(r, sw);
+		/* Still opening, or the job ended with the open. */
+		if (r->phase == RECLAIM_PHASE_OPEN)
 			return ret;
 	}
-	if (r->phase == RECLAIM_PHASE_CLOSE) {
-		rc = libssh2_channel_free(r->ch);
-		if (rc == LIBSSH2_ERROR_EAGAIN)
-			return ssherr_slot_busy(ss) ? RECLAIM_STEP_BLOCKED :
-			    RECLAIM_STEP_OK;
-		r->ch = NULL;
-		*progress = 1;
-		reclaim_finish(r, now);
-	}
-	return RECLAIM_STEP_OK;
+	if (r->phase == RECLAIM_PHASE_EXEC && reclaim_exec(r, sw) == SSH_DEAD)
+		return SSH_DEAD;
+	if (r->phase == RECLAIM_PHASE_READ && reclaim_read(r, sw) == SSH_DEAD)
+		return SSH_DEAD;
+	if (r->phase == RECLAIM_PHASE_CLOSE)
+		reclaim_close(r, sw);
+	return SSH_OK;
 }

@@ -13,7 +13,9 @@
 #define TUNNELS_RECLAIM_H
 
 #include <stddef.h>
-#include <libssh2.h>
+#include <stdint.h>
+
+#include "sweep.h"
 
 struct config_server;
 struct reclaim;
@@ -55,13 +57,6 @@ enum reclaim_kill_out {
 	RECLAIM_OUT_OTHER	/* the PID is another process now */
 };
 
-/* Result of reclaim_step(). */
-enum reclaim_step {
-	RECLAIM_STEP_OK = 0,
-	RECLAIM_STEP_BLOCKED,	/* holds the send slot: call again first */
-	RECLAIM_STEP_DEAD	/* the SSH session failed */
-};
-
 /*
  * state_dir may be NULL (memory only); the state file is
  * STATE_DIR/STATE_NAME.SERVER.session.
@@ -79,6 +74,8 @@ void		 reclaim_set_config(struct reclaim *,
 void		 reclaim_session_up(struct reclaim *);
 /* The session is gone: what we learned about it is now "previous". */
 void		 reclaim_session_down(struct reclaim *);
+/* The session ended on both sides: its process is not remembered. */
+void		 reclaim_session_ended(struct reclaim *);
 
 /* 1 if a previous session is known and not yet ended: end it now. */
 int		 reclaim_start_kill(struct reclaim *);
@@ -95,7 +92,7 @@ const char	*reclaim_awaiting(const struct reclaim *);
 /* 1 while a kill is queued or running. */
 int		 reclaim_killing(const struct reclaim *);
 /* ms since the last successful kill, or -1. */
-long		 reclaim_killed_ago(const struct reclaim *, long now_ms);
+int64_t		 reclaim_killed_ago(const struct reclaim *, int64_t now_ms);
 /*
  * 1 if a previous session is known that will not be ended (another
  * process name, not permitted, shared by several of our sessions), with
@@ -111,11 +108,11 @@ long		 reclaim_server_pid(const struct reclaim *);
 int		 reclaim_had_previous(const struct reclaim *);
 
 /*
- * The libssh2 work (learn or kill over an exec channel); only from the
- * session's service. open_slot: the session's one channel open in flight.
+ * The libssh2 work (learn or kill over an exec channel), SSH_OK or
+ * SSH_DEAD; only from the session's service. Opens its channel in
+ * sw->open.
  */
-enum reclaim_step reclaim_step(struct reclaim *, LIBSSH2_SESSION *,
-		    void **open_slot, int *progress);
+enum ssh_step	 reclaim_step(struct reclaim *, struct sweep *);
 
 /* The shell command that learns the session's process (docs, logs). */
 const char	*reclaim_learn_command(void);

@@ -6,18 +6,13 @@
  * key, auth) which retry only at the backoff cap.
  *
  * All libssh2 calls happen in session_service(), which is never called
- * directly: fd events, timers and the bridges only post it, and the loop
- * runs posted callbacks from a single call site. libssh2 has one outbound
- * packet slot per session (docs/libssh2.md rules 1 and 2): after EAGAIN
- * with OUTBOUND set, the next call on the session must repeat the same
- * call with the same arguments, and some calls build their packet on the
- * stack, so "the same arguments" includes the same stack depth. The link
- * (link.c) never refuses a packet, so the slot is never left taken in
- * operation; the discipline stays as a guard. Entering through one call
- * site, and calling each step function from the same frame whether it is
- * retried or reached in the sweep, keeps that depth fixed. The step
- * functions record which call is pending and repeat it first (tx_fwd,
- * tx_probe, tx_reclaim); nothing else runs on the session meanwhile.
+ * directly: fd events, timers and the bridges only post it. libssh2 has
+ * one outbound packet slot per session, and a call whose packet it could
+ * not send would have to be repeated, with the same arguments from the
+ * same stack depth, before any other (docs/libssh2.md rules 1 and 2). The
+ * link (link.c) takes every packet, so that never happens: every step
+ * below may return EAGAIN and simply be tried again on a later round, in
+ * any order. session_check_slot() verifies it after every round.
  *
  * Below the session: link.c (the socket as libssh2 sees it), probe.c
  * (the liveness probe), reclaim.c (stale server sessions), forward.c (one
@@ -29,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -37,7 +33,6 @@
 #include "addr.h"
 #include "algos.h"
 #include "backoff.h"
-#include "bridge.h"
 #include "config.h"
 #include "dial.h"
 #include "forward.h"
@@ -56,6 +51,7 @@
 #include "session.h"
 #include "sshmem.h"
 #include "ssherr.h"
+#include "sweep.h"
 
 /* Upper bound on the libssh2_session_free() retries after shutdown(). */
 #define SESSION_FREE_TRIES	64
@@ -107,8 +103,10 @@ struct session {
 	struct kexinit			 kex;	/* the server's cleartext hello */
 	char				*hostkey_offer;	/* algorithms asked for */
 	int				 peer_closed;	/* recv saw EOF */
+	int				 goodbye;	/* DISCONNECT sent */
 	char				*passphrase;
-	char				*disconnect_msg;
+	char				*disconnect_msg;	/* the server's */
+	char				*deadline_msg;	/* connect_timeout passed */
 	int64_t				 up_at_ms;
 	uint64_t			 auth_gen;	/* rt->config_gen at login */
 	int				 refresh;	/* log in again (policy) */
@@ -117,24 +115,20 @@ struct session {
 
 	struct forward			**fw;
 	size_t				  nfw, capfw;
-	struct forward			 *tx_fwd;
-	struct forward			 *listen_slot;
 	struct forward_limits		  conns;	/* max_connections */
 	size_t				  mem_peak;	/* of connections gone */
 
-	/* Requests in flight and since when (the request deadline). */
-	struct session_wait {
-		const void		 *what;		/* NULL: none */
-		int64_t			  since_ms;
-	}				  wait_listen, wait_open, wait_probe,
-					  wait_reclaim;
+	/*
+	 * Requests in flight and since when (the request deadline): the
+	 * two one-at-a-time slots, and the replies the probe and the reclaim
+	 * job wait for.
+	 */
+	struct ssh_slot			  listen;	/* forward_listen_ex */
+	struct ssh_slot			  open;		/* channel open */
+	struct ssh_slot			  wait_probe, wait_reclaim;
 
 	struct probe			  probe;
-	int				  tx_probe;
-
 	struct reclaim			 *reclaim;
-	int				  tx_reclaim;
-	void				 *open_slot;	/* channel open in flight */
 };
 
 static void	session_service(void *);
@@ -212,34 +206,30 @@ session_on_timer(void *arg)
 	case SESSION_BACKOFF:
 	case SESSION_FAILED:
 		session_connect(s);
-		break;
+		return;
 	case SESSION_CONNECTING:
 		/*
 		 * Only name resolution runs under this deadline: each TCP
 		 * connect has its own (dial.c), and the handshake gets a
 		 * fresh one once connected.
 		 */
-		free(s->disconnect_msg);
-		s->disconnect_msg = xasprintf("timed out after %llds",
+		msg = xasprintf("timed out after %llds",
 		    (long long)s->cfg->connect_timeout_ms / 1000);
-		s->revents |= EPOLLERR;
-		loop_post(s->rt->loop, &s->post);
 		break;
 	case SESSION_HANDSHAKE:
 	case SESSION_HOSTKEY:
 	case SESSION_AUTH:
-		/* Simulate an error event: the service handles the timeout. */
 		msg = xasprintf("timed out after %llds during %s",
 		    (long long)s->cfg->connect_timeout_ms / 1000,
 		    session_state_names[s->state]);
-		free(s->disconnect_msg);
-		s->disconnect_msg = msg;
-		s->revents |= EPOLLERR;
-		loop_post(s->rt->loop, &s->post);
 		break;
 	default:
-		break;
+		return;
 	}
+	/* The service fails the attempt (it may free libssh2 objects). */
+	free(s->deadline_msg);
+	s->deadline_msg = msg;
+	loop_post(s->rt->loop, &s->post);
 }
 
 /*
@@ -257,13 +247,13 @@ session_request_deadline_ms(const struct session *s)
 	return MAX(s->cfg->connect_timeout_ms, dead);
 }
 
-/* Note what one kind of request waits for now (NULL: nothing). */
+/* Note what one kind of reply is awaited now (NULL: nothing). */
 static void
-session_wait_note(struct session *s, struct session_wait *w, const void *what)
+session_wait_note(struct session *s, struct ssh_slot *w, const void *what)
 {
-	if (w->what == what)
+	if (w->owner == what)
 		return;
-	w->what = what;
+	w->owner = what;
 	w->since_ms = loop_now(s->rt->loop);
 }
 
@@ -293,21 +283,19 @@ session_shed(struct session *s)
 	runtime_changed(s->rt);
 }
 
-/* Record the requests in flight after a round of the service. */
+/* Record the replies awaited after a round of the service. */
 static void
 session_wait_update(struct session *s)
 {
-	session_wait_note(s, &s->wait_listen, s->listen_slot);
-	session_wait_note(s, &s->wait_open, s->open_slot);
 	session_wait_note(s, &s->wait_probe, s->probe.ch);
 	session_wait_note(s, &s->wait_reclaim, reclaim_awaiting(s->reclaim));
 }
 
 /* 1 if the request w stands for is in flight past the deadline. */
 static int
-session_wait_overdue(const struct session *s, const struct session_wait *w)
+session_wait_overdue(const struct session *s, const struct ssh_slot *w)
 {
-	return w->what != NULL && loop_now(s->rt->loop) - w->since_ms >
+	return w->owner != NULL && loop_now(s->rt->loop) - w->since_ms >
 	    session_request_deadline_ms(s);
 }
 
@@ -324,14 +312,14 @@ session_overdue(const struct session *s)
 	char		 remote[ADDR_TEXT_MAX];
 	long long	 secs = (long long)session_request_deadline_ms(s) / 1000;
 
-	if (session_wait_overdue(s, &s->wait_listen)) {
-		forward_remote_text(s->wait_listen.what, remote, sizeof remote);
+	if (session_wait_overdue(s, &s->listen)) {
+		forward_remote_text(s->listen.owner, remote, sizeof remote);
 		return xasprintf("the server did not answer our tcpip-forward "
 		    "for %s within %llds", remote, secs);
 	}
-	if (session_wait_overdue(s, &s->wait_open))
+	if (session_wait_overdue(s, &s->open))
 		return xasprintf("the server did not answer our %s within "
-		    "%llds", s->wait_open.what == &s->probe ? "liveness probe "
+		    "%llds", s->open.owner == &s->probe ? "liveness probe "
 		    "(a channel open)" : "channel open for a command "
 		    "(stale-session reclaim)", secs);
 	if (session_wait_overdue(s, &s->wait_probe))
@@ -339,7 +327,7 @@ session_overdue(const struct session *s)
 		    "liveness probe within %llds", secs);
 	if (session_wait_overdue(s, &s->wait_reclaim))
 		return xasprintf("the server did not %s within %llds",
-		    strcmp(s->wait_reclaim.what, "exec") == 0 ? "answer our "
+		    strcmp(s->wait_reclaim.owner, "exec") == 0 ? "answer our "
 		    "exec request (stale-session reclaim)" : "close the channel "
 		    "of our command (stale-session reclaim)", secs);
 	return NULL;
@@ -384,7 +372,7 @@ session_recv(libssh2_socket_t fd, void *buf, size_t len, int flags,
 	struct session	*s = *abstract;
 	ssize_t		 n;
 
-	n = link_recv(&s->link, fd, buf, len, flags);
+	n = link_recv(&s->link, loop_now(s->rt->loop), fd, buf, len, flags);
 	if (fd != s->link.fd)
 		return n;
 	if (n > 0 && s->state == SESSION_HANDSHAKE)
@@ -465,7 +453,7 @@ session_new(struct runtime *rt, const struct config_server *cfg)
 	kexinit_init(&s->kex);
 	s->since_ms = loop_now(rt->loop);
 	backoff_init(&s->bo, rt->backoff_initial_ms, rt->backoff_max_ms,
-	    (uint64_t)time_now_ms() ^ (uintptr_t)s);
+	    (uint64_t)loop_now(rt->loop) ^ (uintptr_t)s);
 	loop_timer_init(&s->timer, session_on_timer, s);
 	loop_timer_init(&s->alive, session_on_alive, s);
 	loop_post_init(&s->post, session_service, s);
@@ -502,11 +490,6 @@ session_teardown(struct session *s)
 	dial_cancel(s->dial);
 	s->dial = NULL;
 	loop_timer_stop(s->rt->loop, &s->alive);
-	s->tx_fwd = NULL;
-	s->listen_slot = NULL;
-	s->tx_probe = 0;
-	s->tx_reclaim = 0;
-	s->open_slot = NULL;
 	probe_reset(&s->probe);
 	s->alive_expired = 0;
 	s->revents = 0;
@@ -520,8 +503,8 @@ session_teardown(struct session *s)
 		loop_io_del(s->rt->loop, &s->io);
 		shutdown(s->link.fd, SHUT_RDWR);
 	}
-	memset(&s->wait_listen, 0, sizeof s->wait_listen);
-	memset(&s->wait_open, 0, sizeof s->wait_open);
+	memset(&s->listen, 0, sizeof s->listen);
+	memset(&s->open, 0, sizeof s->open);
 	memset(&s->wait_probe, 0, sizeof s->wait_probe);
 	memset(&s->wait_reclaim, 0, sizeof s->wait_reclaim);
 	if (s->ss != NULL) {
@@ -545,6 +528,15 @@ session_teardown(struct session *s)
 	}
 }
 
+/* Remove forward i from the session and free it. */
+static void
+session_forget_forward(struct session *s, size_t i)
+{
+	forward_free(s->fw[i]);
+	memmove(&s->fw[i], &s->fw[i + 1], (s->nfw - i - 1) * sizeof *s->fw);
+	s->nfw--;
+}
+
 /* Tear down and tell every forward (no libssh2 calls remain valid). */
 static void
 session_drop(struct session *s, const char *cause, int failed)
@@ -552,17 +544,18 @@ session_drop(struct session *s, const char *cause, int failed)
 	size_t	i;
 
 	session_teardown(s);
-	reclaim_session_down(s->reclaim);
+	/* The server said goodbye: its process is ending, not stale. */
+	if (s->disconnect_msg != NULL)
+		reclaim_session_ended(s->reclaim);
+	else
+		reclaim_session_down(s->reclaim);
 	for (i = 0; i < s->nfw; i++)
 		forward_session_down(s->fw[i], cause, failed);
 	/* Tunnels being removed have nothing left to close: free them. */
 	for (i = 0; i < s->nfw;) {
-		if (forward_is_stopping(s->fw[i])) {
-			forward_free(s->fw[i]);
-			memmove(&s->fw[i], &s->fw[i + 1],
-			    (s->nfw - i - 1) * sizeof *s->fw);
-			s->nfw--;
-		} else
+		if (forward_is_stopping(s->fw[i]))
+			session_forget_forward(s, i);
+		else
 			i++;
 	}
 }
@@ -705,6 +698,8 @@ session_connect(struct session *s)
 	session_teardown(s);
 	free(s->disconnect_msg);
 	s->disconnect_msg = NULL;
+	free(s->deadline_msg);
+	s->deadline_msg = NULL;
 	session_set_state(s, SESSION_CONNECTING, NULL, NULL);
 	/* This deadline covers the name lookup (see session_on_timer). */
 	loop_timer_in(s->rt->loop, &s->timer, s->cfg->connect_timeout_ms);
@@ -973,26 +968,12 @@ session_handshake(struct session *s)
 }
 
 /*
- * Run the liveness probe (probe.c). Returns 1 when it holds the send
- * slot, -1 if the session died. noinline: the same stack depth from both
- * call sites (see the file comment).
+ * The refused-listener policy, all of it: a forward only reports that
+ * the server refused its tcpip-forward (forward_take_refused); these two
+ * functions decide what it waits for (forward_wait, whose delays and
+ * messages are the forward's), end a stale session of ours through the
+ * reclaim job, and re-request at once what waited for that.
  */
-static int __attribute__((noinline))
-session_probe_step(struct session *s, int *progress)
-{
-	switch (probe_step(&s->probe, s->ss, &s->open_slot, progress,
-	    s->name)) {
-	case PROBE_STEP_BLOCKED:
-		s->tx_probe = 1;
-		return 1;
-	case PROBE_STEP_DEAD:
-		return -1;
-	case PROBE_STEP_OK:
-		break;
-	}
-	s->tx_probe = 0;
-	return 0;
-}
 
 /* A forward was refused: decide why, and what to do about it. */
 static void
@@ -1000,14 +981,14 @@ session_on_refused(struct session *s, struct forward *f)
 {
 	struct reclaim	*r = s->reclaim;
 	char		 why[256];
-	long		 ago;
+	int64_t		 ago;
 	int		 stale;
 
 	if (reclaim_killing(r) || reclaim_start_kill(r)) {
 		forward_wait(f, FORWARD_WAIT_RECLAIM);
 		return;
 	}
-	ago = reclaim_killed_ago(r, (long)loop_now(s->rt->loop));
+	ago = reclaim_killed_ago(r, loop_now(s->rt->loop));
 	if (ago >= 0 && ago < SESSION_QUICK_RETRY_MS) {
 		/* The old process is exiting: its ports go in a moment. */
 		forward_wait(f, FORWARD_WAIT_QUICK);
@@ -1039,119 +1020,76 @@ session_on_refused(struct session *s, struct forward *f)
 		forward_wait(f, FORWARD_WAIT_STALE);
 }
 
-/*
- * Run the reclaim job; when a kill finished, re-request at once what was
- * waiting for it. Returns 1 when it holds the send slot, -1 if the
- * session died. noinline: the same stack depth from both call sites.
- */
-static int __attribute__((noinline))
-session_reclaim_step(struct session *s, int *progress)
+/* The reclaim job ended its last kill: re-request what waited for it. */
+static void
+session_on_kill_done(struct session *s, struct sweep *sw)
 {
-	long			pid = reclaim_server_pid(s->reclaim);
-	enum reclaim_exec	exec = reclaim_exec_state(s->reclaim);
-	size_t			i;
+	size_t	i;
 
-	switch (reclaim_step(s->reclaim, s->ss, &s->open_slot, progress)) {
-	case RECLAIM_STEP_BLOCKED:
-		s->tx_reclaim = 1;
-		return 1;
-	case RECLAIM_STEP_DEAD:
-		return -1;
-	case RECLAIM_STEP_OK:
-		break;
-	}
-	s->tx_reclaim = 0;
+	for (i = 0; i < s->nfw; i++)
+		if (forward_is_waiting(s->fw[i], FORWARD_WAIT_RECLAIM))
+			forward_retry_now(s->fw[i]);
+	sw->progress = 1;
+}
+
+/* Run the reclaim job (learn our server-side session, or end one). */
+static enum ssh_step
+session_reclaim_step(struct session *s, struct sweep *sw)
+{
+	long	pid = reclaim_server_pid(s->reclaim);
+	enum reclaim_exec exec = reclaim_exec_state(s->reclaim);
+
+	if (reclaim_step(s->reclaim, sw) == SSH_DEAD)
+		return SSH_DEAD;
 	if (reclaim_take_result(s->reclaim) != RECLAIM_RESULT_NONE &&
-	    !reclaim_killing(s->reclaim)) {
-		for (i = 0; i < s->nfw; i++)
-			if (forward_is_waiting(s->fw[i], FORWARD_WAIT_RECLAIM))
-				forward_retry_now(s->fw[i]);
-		*progress = 1;
-	}
+	    !reclaim_killing(s->reclaim))
+		session_on_kill_done(s, sw);
 	/* Status shows the server-side pid and whether exec works. */
 	if (pid != reclaim_server_pid(s->reclaim) ||
 	    exec != reclaim_exec_state(s->reclaim))
 		runtime_changed(s->rt);
-	return 0;
-}
-
-/* Remove forward i from the session and free it. */
-static void
-session_forget_forward(struct session *s, size_t i)
-{
-	forward_free(s->fw[i]);
-	memmove(&s->fw[i], &s->fw[i + 1], (s->nfw - i - 1) * sizeof *s->fw);
-	s->nfw--;
+	return SSH_OK;
 }
 
 /* 1 if some call on the session reads the transport when it is readable. */
 static int
 session_has_reader(const struct session *s)
 {
-	return s->pumped || s->listen_slot != NULL || probe_busy(&s->probe) ||
+	return s->pumped || s->listen.owner != NULL || probe_busy(&s->probe) ||
 	    reclaim_busy(s->reclaim);
 }
 
-/* The session is up: serve the slot holder, then everything else. */
-static void
-session_run(struct session *s, uint32_t events)
+/*
+ * Why the session must end before this round, or NULL: nothing heard
+ * for too long, or a request the server left unanswered.
+ */
+static char *
+session_expired(const struct session *s)
 {
-	struct sweep		 sw = { s->ss, &s->link, &s->link.rx_gen, 0 };
-	enum forward_step	 r;
-	size_t			 i;
-	int			 pumped = 0, rc;
-	char			*cause;
+	if (!s->alive_expired)
+		return session_overdue(s);
+	return xasprintf("nothing received from the server for %llds "
+	    "(keepalive %llds x %d): the link is dead",
+	    (long long)(loop_now(s->rt->loop) - s->link.last_rx_ms) / 1000,
+	    (long long)s->cfg->keepalive_ms / 1000, s->cfg->keepalive_count);
+}
 
-	if (s->alive_expired) {
-		cause = xasprintf("nothing received from the server for %llds "
-		    "(keepalive %llds x %d): the link is dead",
-		    (long long)(loop_now(s->rt->loop) - s->link.last_rx_ms) / 1000,
-		    (long long)s->cfg->keepalive_ms / 1000,
-		    s->cfg->keepalive_count);
-		session_fail(s, SESSION_FAIL_LOST, cause);
-		free(cause);
-		return;
-	}
-	if ((cause = session_overdue(s)) != NULL) {
-		session_fail(s, SESSION_FAIL_COSTLY, cause);
-		free(cause);
-		return;
-	}
-	/* 1. Whoever holds the send slot repeats its call, nothing else. */
-	if (s->tx_fwd != NULL) {
-		r = forward_step(s->tx_fwd, &sw, &s->listen_slot);
-		if (r == FORWARD_STEP_BLOCKED)
-			return;
-		if (r == FORWARD_STEP_DEAD)
-			goto dead;
-		s->tx_fwd = NULL;
-	}
-	if (s->tx_probe) {
-		rc = session_probe_step(s, &sw.progress);
-		if (rc == 1)
-			return;
-		if (rc == -1)
-			goto dead;
-	}
-	if (s->tx_reclaim) {
-		rc = session_reclaim_step(s, &sw.progress);
-		if (rc == 1)
-			return;
-		if (rc == -1)
-			goto dead;
-	}
-	/* 2. Every forward, in config order. */
+/* Every forward, in config order; a refused one goes to the policy. */
+static enum ssh_step
+session_run_forwards(struct session *s, struct sweep *sw)
+{
+	size_t	i;
+	int	pumped = 0;
+
 	for (i = 0; i < s->nfw;) {
-		r = forward_step(s->fw[i], &sw, &s->listen_slot);
-		if (r == FORWARD_STEP_BLOCKED) {
-			s->tx_fwd = s->fw[i];
-			return;
-		}
-		if (r == FORWARD_STEP_DEAD)
-			goto dead;
-		if (r == FORWARD_STEP_GONE) {
+		switch (forward_step(s->fw[i], sw)) {
+		case SSH_DEAD:
+			return SSH_DEAD;
+		case SSH_DONE:
 			session_forget_forward(s, i);
 			continue;
+		case SSH_OK:
+			break;
 		}
 		if (forward_take_refused(s->fw[i]))
 			session_on_refused(s, s->fw[i]);
@@ -1160,6 +1098,31 @@ session_run(struct session *s, uint32_t events)
 		i++;
 	}
 	s->pumped = pumped;
+	return SSH_OK;
+}
+
+/* The session is up: the forwards, then the reclaim job and the probe. */
+static void
+session_run(struct session *s, uint32_t events)
+{
+	struct sweep	 sw;
+	char		*cause;
+
+	if ((cause = session_expired(s)) != NULL) {
+		session_fail(s, s->alive_expired ? SESSION_FAIL_LOST :
+		    SESSION_FAIL_COSTLY, cause);
+		free(cause);
+		return;
+	}
+	memset(&sw, 0, sizeof sw);
+	sw.ss = s->ss;
+	sw.link = &s->link;
+	sw.now = loop_now(s->rt->loop);
+	sw.rx_gen = &s->link.rx_gen;
+	sw.listen = &s->listen;
+	sw.open = &s->open;
+	if (session_run_forwards(s, &sw) == SSH_DEAD)
+		goto dead;
 	if (s->refresh) {
 		s->refresh = 0;
 		session_fail(s, SESSION_FAIL_LOST, "a tunnel added or changed "
@@ -1175,16 +1138,9 @@ session_run(struct session *s, uint32_t events)
 	 */
 	if ((events & (EPOLLERR | EPOLLHUP)) && !session_has_reader(s))
 		s->probe.wanted = 1;
-	/* 3. Learn our server-side session, or end a stale one. */
-	rc = session_reclaim_step(s, &sw.progress);
-	if (rc == 1)
-		return;
-	if (rc == -1)
-		goto dead;
-	rc = session_probe_step(s, &sw.progress);
-	if (rc == 1)
-		return;
-	if (rc == -1)
+	/* Learn our server-side session, or end a stale one; then probe. */
+	if (session_reclaim_step(s, &sw) == SSH_DEAD ||
+	    probe_step(&s->probe, &sw, s->name) == SSH_DEAD)
 		goto dead;
 	/* Calls that read one packet may leave others buffered: go again. */
 	if (sw.progress)
@@ -1195,8 +1151,31 @@ dead:
 	    s->disconnect_msg : "connection lost");
 }
 
+/*
+ * libssh2 holds a half-sent packet: the link refused one, which it never
+ * does (link.c). Every call but the repeat of the one that made it would
+ * then get EAGAIN for ever (docs/libssh2.md rule 1), and nothing here
+ * knows which call that was. The debug (sanitizer) build stops on the
+ * spot, so that a test shows the change; a release build reconnects.
+ * Returns 1 when the session was failed.
+ */
+static int
+session_check_slot(struct session *s)
+{
+	if (s->ss == NULL || !ssherr_slot_busy(s->ss))
+		return 0;
+#if defined(__SANITIZE_ADDRESS__)
+	log_err(s->name, NULL, "libssh2 holds a half-sent packet: the link "
+	    "refused one (docs/libssh2.md rule 1); aborting (debug build)");
+	abort();
+#endif
+	session_fail(s, s->state == SESSION_UP ? SESSION_FAIL_LOST :
+	    SESSION_FAIL_COSTLY, "libssh2 holds a half-sent packet, which "
+	    "the engine never leaves it (an internal error): reconnecting");
+	return 1;
+}
 
-/* Watch the socket for what libssh2 (or the slot holder) waits on. */
+/* Watch the socket for what libssh2 waits on. */
 static void
 session_update_interest(struct session *s)
 {
@@ -1207,32 +1186,25 @@ session_update_interest(struct session *s)
 		return;
 	if (s->state == SESSION_CONNECTING)
 		ev = EPOLLOUT;
-	else if (s->ss != NULL) {
+	else if (s->state == SESSION_UP) {
+		/*
+		 * Input only while something will read it. With every tunnel
+		 * refused, nothing does until the next probe (at most
+		 * keepalive away, which also answers the server's
+		 * ClientAlive); a readable socket nobody reads would make
+		 * level-triggered epoll spin. Output: see below (libssh2
+		 * itself never waits to send, session_check_slot).
+		 */
+		if (session_has_reader(s))
+			ev = EPOLLIN;
+	} else if (s->ss != NULL) {
 		dirs = libssh2_session_block_directions(s->ss);
-		if (s->state == SESSION_UP &&
-		    (s->tx_fwd || s->tx_probe || s->tx_reclaim))
-			/* Only the blocked send may run: wait for room. */
-			ev = EPOLLOUT;
-		else if (s->state == SESSION_UP) {
-			/*
-			 * Input only while something will read it. With every
-			 * tunnel refused, nothing does until the next probe
-			 * (at most keepalive away, which also answers the
-			 * server's ClientAlive); a readable socket nobody
-			 * reads would make level-triggered epoll spin.
-			 */
-			if (session_has_reader(s))
-				ev = EPOLLIN;
-			if (dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND)
-				ev |= EPOLLOUT;
-		} else {
-			if (dirs & LIBSSH2_SESSION_BLOCK_INBOUND)
-				ev |= EPOLLIN;
-			if (dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND)
-				ev |= EPOLLOUT;
-			if (ev == 0)
-				ev = EPOLLIN;
-		}
+		if (dirs & LIBSSH2_SESSION_BLOCK_INBOUND)
+			ev |= EPOLLIN;
+		if (dirs & LIBSSH2_SESSION_BLOCK_OUTBOUND)
+			ev |= EPOLLOUT;
+		if (ev == 0)
+			ev = EPOLLIN;
 	}
 	/* Packets we queued wait for room in the socket. */
 	if (s->ss != NULL && s->link.out.len > 0)
@@ -1243,9 +1215,37 @@ session_update_interest(struct session *s)
 	loop_io_set(s->rt->loop, &s->io, ev);
 }
 
+/* One step towards SESSION_UP: start SSH, handshake, or authenticate. */
+static void
+session_advance(struct session *s)
+{
+	char	*cause;
+
+	if (s->state == SESSION_CONNECTING && s->link.fd != -1) {
+		/* Connected (session_dialed): start SSH. */
+		session_begin_ssh(s);
+		return;
+	}
+	if (s->deadline_msg != NULL) {
+		/* connect_timeout passed, while resolving or during SSH. */
+		if (s->state == SESSION_CONNECTING)
+			cause = xasprintf("resolving %s %s", s->cfg->host,
+			    s->deadline_msg);
+		else
+			cause = xstrdup(s->deadline_msg);
+		session_fail(s, SESSION_FAIL_COSTLY, cause);
+		free(cause);
+		return;
+	}
+	if (s->state == SESSION_HANDSHAKE)
+		session_handshake(s);
+	else if (s->state == SESSION_AUTH)
+		session_auth(s);
+}
+
 /*
- * All libssh2 work of the session. Only ever run as a posted callback,
- * i.e. from one call site at one stack depth (see the file comment).
+ * All libssh2 work of the session. Only ever run as a posted callback, so
+ * that no libssh2 object is freed under a caller that still uses it.
  */
 static void
 session_service(void *arg)
@@ -1263,30 +1263,9 @@ session_service(void *arg)
 		before = s->state;
 		switch (s->state) {
 		case SESSION_CONNECTING:
-			if (s->link.fd != -1)
-				/* Connected (session_dialed): start SSH. */
-				session_begin_ssh(s);
-			else if (s->disconnect_msg != NULL) {
-				/* The deadline passed while resolving. */
-				cause = xasprintf("resolving %s %s",
-				    s->cfg->host, s->disconnect_msg);
-				session_fail(s, SESSION_FAIL_COSTLY, cause);
-				free(cause);
-			}
-			break;
 		case SESSION_HANDSHAKE:
 		case SESSION_AUTH:
-			if (s->disconnect_msg != NULL && (ev & EPOLLERR)) {
-				/* The connect_timeout deadline passed. */
-				cause = xstrdup(s->disconnect_msg);
-				session_fail(s, SESSION_FAIL_COSTLY, cause);
-				free(cause);
-				break;
-			}
-			if (s->state == SESSION_HANDSHAKE)
-				session_handshake(s);
-			else
-				session_auth(s);
+			session_advance(s);
 			break;
 		case SESSION_UP:
 			session_run(s, ev);
@@ -1306,6 +1285,8 @@ session_service(void *arg)
 	if (s->ss != NULL && s->mem.over)
 		session_fail(s, s->state == SESSION_UP ? SESSION_FAIL_LOST :
 		    SESSION_FAIL_COSTLY, "out of memory");
+	else
+		(void)session_check_slot(s);
 	if (s->state == SESSION_UP) {
 		session_shed(s);
 		session_wait_update(s);
@@ -1325,6 +1306,80 @@ session_service(void *arg)
 	session_update_interest(s);
 }
 
+/*
+ * Say goodbye: one non-blocking DISCONNECT, only with the send slot free
+ * (a half-sent packet must not be followed by another), then our half of
+ * the TCP close. 1 when the server's answer is worth waiting for.
+ */
+static int
+session_goodbye(struct session *s)
+{
+	if (s->goodbye || s->state != SESSION_UP || s->ss == NULL ||
+	    ssherr_slot_busy(s->ss))
+		return 0;
+	s->goodbye = 1;
+	(void)libssh2_session_disconnect_ex(s->ss,
+	    SSH_DISCONNECT_BY_APPLICATION, "tunnels: stopping", "");
+	/* Still queued (a full socket): the server will not hear it. */
+	if (link_flush(&s->link) == -1 || s->link.out.len > 0 ||
+	    s->link.fd == -1 || shutdown(s->link.fd, SHUT_WR) == -1)
+		return 0;
+	return 1;
+}
+
+/* Discard what the server still sends; 1 once it closed its side. */
+static int
+session_goodbye_eof(struct session *s)
+{
+	char	buf[4096];
+	ssize_t	n;
+
+	while ((n = read(s->link.fd, buf, sizeof buf)) > 0)
+		;
+	return n == 0;
+}
+
+/*
+ * Stopping: say goodbye to every session at once and wait up to wait_ms
+ * for each server to close its side. sshd closes the connection as its
+ * session process exits, so a session whose server did is not remembered
+ * as stale (else each clean restart adds a record that a later refusal
+ * would try to end). A server that does not answer in time (a black
+ * hole) keeps its record.
+ */
+void
+session_goodbye_all(struct session **v, size_t n, int64_t wait_ms)
+{
+	struct pollfd	*pfd = xcalloc(n > 0 ? n : 1, sizeof *pfd);
+	size_t		 i, left = 0;
+	int64_t		 end = time_now_ms() + wait_ms, now;
+
+	for (i = 0; i < n; i++) {
+		pfd[i].fd = -1;
+		if (v[i] != NULL && session_goodbye(v[i])) {
+			pfd[i].fd = v[i]->link.fd;
+			pfd[i].events = POLLIN;
+			left++;
+		}
+	}
+	while (left > 0 && (now = time_now_ms()) < end) {
+		if (poll(pfd, n, (int)MIN(end - now, 1000)) == -1 &&
+		    errno != EINTR)
+			break;
+		for (i = 0; i < n; i++) {
+			if (pfd[i].fd == -1 || pfd[i].revents == 0)
+				continue;
+			if (session_goodbye_eof(v[i]))
+				reclaim_session_ended(v[i]->reclaim);
+			else if (errno == EAGAIN || errno == EWOULDBLOCK)
+				continue;
+			pfd[i].fd = -1;
+			left--;
+		}
+	}
+	free(pfd);
+}
+
 /* Free the session and its forwards, saying goodbye when we can. */
 void
 session_free(struct session *s)
@@ -1333,17 +1388,8 @@ session_free(struct session *s)
 
 	if (s == NULL)
 		return;
-	/*
-	 * One non-blocking try, only with the send slot free (a half-sent
-	 * packet must not be followed by another). The server frees our
-	 * ports on the close that follows either way.
-	 */
-	if (s->state == SESSION_UP && s->ss != NULL && s->tx_fwd == NULL &&
-	    !s->tx_probe && !s->tx_reclaim && !ssherr_slot_busy(s->ss)) {
-		(void)libssh2_session_disconnect_ex(s->ss,
-		    SSH_DISCONNECT_BY_APPLICATION, "tunnels: stopping", "");
-		(void)link_flush(&s->link);
-	}
+	/* The server frees our ports on the close that follows either way. */
+	(void)session_goodbye(s);
 	session_teardown(s);
 	for (i = 0; i < s->nfw; i++)
 		forward_free(s->fw[i]);
@@ -1355,6 +1401,7 @@ session_free(struct session *s)
 	log_limit_reset(&s->loglim);
 	log_limit_reset(&s->shedlim);
 	free(s->disconnect_msg);
+	free(s->deadline_msg);
 	free(s->last_error);
 	free(s->name);
 	free(s);
@@ -1390,7 +1437,8 @@ session_set_runtime(struct session *s)
 
 	backoff_set_bounds(&s->bo, s->rt->backoff_initial_ms, cap);
 	if ((s->state == SESSION_BACKOFF || s->state == SESSION_FAILED) &&
-	    loop_timer_armed(&s->timer) && s->timer.at_ms > time_now_ms() + cap)
+	    loop_timer_armed(&s->timer) &&
+	    s->timer.at_ms > loop_now(s->rt->loop) + cap)
 		loop_timer_in(s->rt->loop, &s->timer, cap);
 	reclaim_set_state_dir(s->reclaim, s->rt->state_dir,
 	    s->rt->state_name);

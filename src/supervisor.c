@@ -17,6 +17,9 @@
 #include "session.h"
 #include "supervisor.h"
 
+/* How long stopping waits for the servers to close their side. */
+#define SUPERVISOR_GOODBYE_MS	500
+
 /* One tunnel of the config and the objects serving it. */
 struct sup_tunnel {
 	struct session	*s;
@@ -152,6 +155,9 @@ supervisor_free(struct supervisor *sv)
 
 	if (sv == NULL)
 		return;
+	if (sv->sessions != NULL)
+		session_goodbye_all(sv->sessions, sv->cfg->n_servers,
+		    SUPERVISOR_GOODBYE_MS);
 	for (i = 0; sv->sessions != NULL && i < sv->cfg->n_servers; i++)
 		session_free(sv->sessions[i]);
 	free(sv->sessions);
@@ -163,115 +169,131 @@ supervisor_free(struct supervisor *sv)
 	free(sv);
 }
 
-/* Index of the server called name in cfg, or -1. */
-static long
-supervisor_find_server(const struct config *cfg, const char *name)
+/*
+ * A reload in the making: what serves each new server and tunnel, and
+ * which old ones are kept (by old index).
+ */
+struct sup_diff {
+	struct config		 *nc;
+	struct session		**ns;		/* parallel to nc->servers */
+	struct sup_tunnel	 *nt;		/* parallel to nc->tunnels */
+	char			 *kept_server;
+	char			 *kept_tunnel;
+	unsigned		  same, added, removed;
+};
+
+/*
+ * Match: servers whose settings did not change keep their session (it
+ * takes the new backoff bounds and state_dir); unchanged tunnels on a
+ * kept session keep their forward.
+ */
+static void
+supervisor_match(struct supervisor *sv, struct sup_diff *d)
 {
-	size_t	i;
+	const struct config		*oc = sv->cfg, *nc = d->nc;
+	const struct config_server	*os;
+	const struct config_tunnel	*ot;
+	size_t				 j, m;
 
-	for (i = 0; i < cfg->n_servers; i++)
-		if (strcmp(cfg->servers[i].name, name) == 0)
-			return (long)i;
-	return -1;
-}
-
-/* Index of the tunnel called name in cfg, or -1. */
-static long
-supervisor_find_tunnel(const struct config *cfg, const char *name)
-{
-	size_t	i;
-
-	for (i = 0; i < cfg->n_tunnels; i++)
-		if (strcmp(cfg->tunnels[i].name, name) == 0)
-			return (long)i;
-	return -1;
-}
-
-/* Apply nc as a difference against the running config. */
-void
-supervisor_reload(struct supervisor *sv, struct config *nc)
-{
-	struct config		 *oc = sv->cfg;
-	struct session		**ns;
-	struct sup_tunnel	 *nt;
-	char			 *kept_server, *kept_tunnel;
-	size_t			  i, j;
-	long			  m;
-	unsigned		  same = 0, added = 0, removed = 0;
-
-	ns = xcalloc(nc->n_servers, sizeof *ns);
-	nt = xcalloc(nc->n_tunnels, sizeof *nt);
-	kept_server = xcalloc(oc->n_servers + 1, 1);
-	kept_tunnel = xcalloc(oc->n_tunnels + 1, 1);
-
-	/* The new global settings first: everything below reads them. */
-	supervisor_set_runtime(sv, nc);
-	/*
-	 * Servers whose settings did not change keep their session; it takes
-	 * the new backoff bounds (its next delay, and a longer wait already
-	 * running is cut to the new cap) and state_dir.
-	 */
 	for (j = 0; j < nc->n_servers; j++) {
-		m = supervisor_find_server(oc, nc->servers[j].name);
-		if (m >= 0 && config_server_equal(&oc->servers[m],
-		    &nc->servers[j])) {
-			ns[j] = sv->sessions[m];
-			kept_server[m] = 1;
-			session_set_config(ns[j], &nc->servers[j]);
-			session_set_runtime(ns[j]);
-		} else
-			ns[j] = session_new(&sv->rt, &nc->servers[j]);
-	}
-	/* Unchanged tunnels on a kept session keep their forward. */
-	for (j = 0; j < nc->n_tunnels; j++) {
-		nt[j].s = ns[nc->tunnels[j].server_index];
-		m = supervisor_find_tunnel(oc, nc->tunnels[j].name);
-		if (m >= 0 && sv->tunnels[m].s == nt[j].s &&
-		    config_tunnel_equal(&oc->tunnels[m], &nc->tunnels[j])) {
-			nt[j].f = sv->tunnels[m].f;
-			kept_tunnel[m] = 1;
-			forward_set_config(nt[j].f, &nc->tunnels[j]);
-			same++;
-		}
-	}
-	/*
-	 * Remove before adding: a changed tunnel's old listener is cancelled
-	 * on the server before its replacement asks for the same port
-	 * (requests on one session are handled in order).
-	 */
-	for (i = 0; i < oc->n_tunnels; i++) {
-		if (kept_tunnel[i])
+		os = config_server_find(oc, nc->servers[j].name);
+		if (os == NULL || !config_server_equal(os, &nc->servers[j])) {
+			d->ns[j] = session_new(&sv->rt, &nc->servers[j]);
 			continue;
-		removed++;
-		if (kept_server[oc->tunnels[i].server_index])
+		}
+		m = (size_t)(os - oc->servers);
+		d->ns[j] = sv->sessions[m];
+		d->kept_server[m] = 1;
+		session_set_config(d->ns[j], &nc->servers[j]);
+		session_set_runtime(d->ns[j]);
+	}
+	for (j = 0; j < nc->n_tunnels; j++) {
+		d->nt[j].s = d->ns[nc->tunnels[j].server_index];
+		ot = config_tunnel_find(oc, nc->tunnels[j].name);
+		if (ot == NULL)
+			continue;
+		m = (size_t)(ot - oc->tunnels);
+		if (sv->tunnels[m].s != d->nt[j].s ||
+		    !config_tunnel_equal(ot, &nc->tunnels[j]))
+			continue;
+		d->nt[j].f = sv->tunnels[m].f;
+		d->kept_tunnel[m] = 1;
+		forward_set_config(d->nt[j].f, &nc->tunnels[j]);
+		d->same++;
+	}
+}
+
+/*
+ * Remove what was not kept. Before adding: a changed tunnel's old
+ * listener is cancelled on the server before its replacement asks for the
+ * same port (requests on one session are handled in order).
+ */
+static void
+supervisor_remove(struct supervisor *sv, struct sup_diff *d)
+{
+	const struct config	*oc = sv->cfg;
+	size_t			 i;
+
+	for (i = 0; i < oc->n_tunnels; i++) {
+		if (d->kept_tunnel[i])
+			continue;
+		d->removed++;
+		if (d->kept_server[oc->tunnels[i].server_index])
 			session_remove_tunnel(sv->tunnels[i].s,
 			    sv->tunnels[i].f);
 	}
 	for (i = 0; i < oc->n_servers; i++)
-		if (!kept_server[i])
+		if (!d->kept_server[i])
 			session_free(sv->sessions[i]);
+}
+
+/* Add the new tunnels; start new sessions and kept idle ones. */
+static void
+supervisor_add(struct sup_diff *d)
+{
+	const struct config	*nc = d->nc;
+	size_t			 j;
+
 	for (j = 0; j < nc->n_tunnels; j++) {
-		if (nt[j].f != NULL)
+		if (d->nt[j].f != NULL)
 			continue;
-		nt[j].f = session_add_tunnel(nt[j].s, &nc->tunnels[j]);
-		added++;
+		d->nt[j].f = session_add_tunnel(d->nt[j].s, &nc->tunnels[j]);
+		d->added++;
 	}
-	/* New sessions, and kept ones that had nothing to do, start now. */
 	for (j = 0; j < nc->n_servers; j++)
-		if (session_state(ns[j]) == SESSION_STOPPED &&
+		if (session_state(d->ns[j]) == SESSION_STOPPED &&
 		    supervisor_server_used(nc, j))
-			session_start(ns[j]);
+			session_start(d->ns[j]);
+}
+
+/* Apply nc as a difference against the running config: match, remove, add. */
+void
+supervisor_reload(struct supervisor *sv, struct config *nc)
+{
+	struct sup_diff	d;
+
+	memset(&d, 0, sizeof d);
+	d.nc = nc;
+	d.ns = xcalloc(nc->n_servers, sizeof *d.ns);
+	d.nt = xcalloc(nc->n_tunnels, sizeof *d.nt);
+	d.kept_server = xcalloc(sv->cfg->n_servers + 1, 1);
+	d.kept_tunnel = xcalloc(sv->cfg->n_tunnels + 1, 1);
+	/* The new global settings first: everything below reads them. */
+	supervisor_set_runtime(sv, nc);
+	supervisor_match(sv, &d);
+	supervisor_remove(sv, &d);
+	supervisor_add(&d);
 	log_notice(NULL, NULL, "reloaded %s: %u tunnels unchanged, %u "
-	    "started, %u stopped", nc->path, same, added, removed);
+	    "started, %u stopped", nc->path, d.same, d.added, d.removed);
 
 	free(sv->sessions);
 	free(sv->tunnels);
-	free(kept_server);
-	free(kept_tunnel);
-	sv->sessions = ns;
-	sv->tunnels = nt;
+	free(d.kept_server);
+	free(d.kept_tunnel);
+	sv->sessions = d.ns;
+	sv->tunnels = d.nt;
+	config_free(sv->cfg);
 	sv->cfg = nc;
-	config_free(oc);
 	sv->reloads++;
 	/* Sessions up now logged in under the previous config (session.c). */
 	sv->rt.config_gen++;

@@ -19,8 +19,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include "addr.h"
 #include "dial.h"
 #include "loop.h"
+#include "resolve.h"
 #include "util.h"
 
 /* Append an IPv4 or IPv6 literal with port to res. */

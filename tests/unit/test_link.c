@@ -126,21 +126,21 @@ test_link_recv_gate(void **state)
 
 	(void)state;
 	pair(&l, sv);
-	assert_int_equal(link_recv(&l, sv[0], got, sizeof got, 0), -EAGAIN);
+	assert_int_equal(link_recv(&l, 1000, sv[0], got, sizeof got, 0), -EAGAIN);
 	assert_int_equal(l.rx_empty, 1);
 	gen = l.rx_gen;
 	assert_int_equal(send(sv[1], "hi", 2, 0), 2);
 	/* Data is there, but nobody said so: no syscall, still EAGAIN. */
-	assert_int_equal(link_recv(&l, sv[0], got, sizeof got, 0), -EAGAIN);
+	assert_int_equal(link_recv(&l, 1000, sv[0], got, sizeof got, 0), -EAGAIN);
 	link_readable(&l);
-	assert_int_equal(link_recv(&l, sv[0], got, sizeof got, 0), 2);
+	assert_int_equal(link_recv(&l, 1000, sv[0], got, sizeof got, 0), 2);
 	assert_memory_equal(got, "hi", 2);
 	assert_true(l.rx_gen == gen + 1);
 	assert_true(l.last_rx_ms > 0);
 	/* The peer closed: 0, which libssh2 reads as a dead link. */
 	close(sv[1]);
 	link_readable(&l);
-	assert_int_equal(link_recv(&l, sv[0], got, sizeof got, 0), 0);
+	assert_int_equal(link_recv(&l, 1000, sv[0], got, sizeof got, 0), 0);
 	link_clear(&l);
 	close(sv[0]);
 }
