@@ -60,7 +60,9 @@ SRCS	:= $(wildcard src/*.c)
 OBJS	 = $(SRCS:src/%.c=$(B)/obj/%.o)
 SOBJS	 = $(SRCS:src/%.c=$(B)/asan/obj/%.o)
 
-# Modules the unit tests link: no SSH session, no network.
+# Modules the unit tests link: no SSH session and no network beyond
+# loopback; the event loop is one of them (test_loop and test_dial run it
+# on socketpairs and loopback sockets).
 PURE	 = util addr atomicfile algos kexinit sshmem dial config config_yaml config_server \
 	   config_files config_tunnel keyfile knownhosts backoff nginx json \
 	   notify base64 loop log link reclaim ssherr setup_script rfile window
@@ -82,31 +84,54 @@ PYTEST	 = $(PYTHON) -m pytest
 
 all: $(B)/tunnels
 
-$(B)/tunnels: $(OBJS)
+# Header dependencies: every compile writes a .d file next to its output
+# (-MMD; -MP adds a target for each header so a removed one is no error).
+DEPFLAGS = -MMD -MP -MF $@.d
+
+# Flag stamps: $(B)/NAME.flags holds the command line a build variant
+# compiles with (VERSION is in it as -DTUNNELS_VERSION); it is rewritten,
+# and so newer than every object of that variant, only when the text
+# changed. Checked while the Makefile is read, before any rule runs.
+define FLAGS_STAMP
+ifneq ($$(file <$(B)/$(1).flags),$$($(2)))
+$$(shell mkdir -p $(B))
+$$(file >$(B)/$(1).flags,$$($(2)))
+endif
+endef
+RELEASE_CMD = $(CC) $(ALL_CFLAGS) $(PKG_LIBS) $(LDFLAGS)
+ASAN_CMD    = $(CC) $(ALL_CFLAGS) $(SAN) -O1 $(PKG_LIBS) $(LDFLAGS)
+UNIT_CMD    = $(ASAN_CMD) -Isrc -lcmocka
+L2T_CMD     = $(CC) $(ALL_CFLAGS) -fno-optimize-sibling-calls $(SSH2_LIBS) $(LDFLAGS)
+$(eval $(call FLAGS_STAMP,release,RELEASE_CMD))
+$(eval $(call FLAGS_STAMP,asan,ASAN_CMD))
+$(eval $(call FLAGS_STAMP,unit,UNIT_CMD))
+$(eval $(call FLAGS_STAMP,libssh2-tests,L2T_CMD))
+
+$(B)/tunnels: $(OBJS) $(B)/release.flags
 	$(CC) $(ALL_CFLAGS) -o $@ $(OBJS) $(PKG_LIBS) $(LDFLAGS)
 
-$(B)/obj/%.o: src/%.c $(wildcard src/*.h) $(SSH2_DEP) | $(B)/obj
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+$(B)/obj/%.o: src/%.c $(B)/release.flags $(SSH2_DEP) | $(B)/obj
+	$(CC) $(ALL_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
 # The sanitizer build the integration tests run.
 asan: $(B)/asan/tunnels
 
-$(B)/asan/tunnels: $(SOBJS)
+$(B)/asan/tunnels: $(SOBJS) $(B)/asan.flags
 	$(CC) $(ALL_CFLAGS) $(SAN) -o $@ $(SOBJS) $(PKG_LIBS) $(LDFLAGS)
 
-$(B)/asan/obj/%.o: src/%.c $(wildcard src/*.h) $(SSH2_DEP) | $(B)/asan/obj
-	$(CC) $(ALL_CFLAGS) $(SAN) -O1 -c -o $@ $<
+$(B)/asan/obj/%.o: src/%.c $(B)/asan.flags $(SSH2_DEP) | $(B)/asan/obj
+	$(CC) $(ALL_CFLAGS) $(SAN) -O1 $(DEPFLAGS) -c -o $@ $<
 
-$(B)/unit/%: tests/unit/%.c $(PURE_OBJS) $(wildcard src/*.h) | $(B)/unit
-	$(CC) $(ALL_CFLAGS) $(SAN) -O1 -Isrc -o $@ $< $(PURE_OBJS) \
+$(B)/unit/%: tests/unit/%.c $(PURE_OBJS) $(B)/unit.flags | $(B)/unit
+	$(CC) $(ALL_CFLAGS) $(SAN) -O1 -Isrc $(DEPFLAGS) -o $@ $< $(PURE_OBJS) \
 	    $(PKG_LIBS) -lcmocka
 
 libssh2-tests: $(L2T_BINS)
 
 # -fno-optimize-sibling-calls: the `stack` experiment calls send_eof from
 # chosen stack depths (docs/libssh2.md rule 2); a tail call would move them.
-$(B)/libssh2-tests/%: tests/libssh2/%.c tests/libssh2/t.h $(SSH2_DEP) | $(B)/libssh2-tests
-	$(CC) $(ALL_CFLAGS) -fno-optimize-sibling-calls -o $@ $< $(SSH2_LIBS) $(LDFLAGS)
+$(B)/libssh2-tests/%: tests/libssh2/%.c $(B)/libssh2-tests.flags $(SSH2_DEP) | $(B)/libssh2-tests
+	$(CC) $(ALL_CFLAGS) -fno-optimize-sibling-calls $(DEPFLAGS) -o $@ $< $(SSH2_LIBS) $(LDFLAGS)
 
 # The fixed part of `server-setup --script`, as a C string.
 $(B)/obj/setup_script.o $(B)/asan/obj/setup_script.o: $(B)/gen/setup_script_sh.h
@@ -123,11 +148,12 @@ $(SSH2_DIR)/lib/libssh2.a:
 $(B)/obj $(B)/asan/obj $(B)/unit $(B)/libssh2-tests $(B)/gen:
 	mkdir -p $@
 
-test: unit integration
+test: check-style unit integration
 
+# Every unit binary runs, failing or not; then a total, and the exit status
+# says whether any failed.
 unit: $(UNIT_BINS)
-	@set -e; for t in $(UNIT_BINS); do \
-	    echo "== $$t"; TESTS_SRCDIR=$(CURDIR)/tests ./$$t; done
+	@TESTS_SRCDIR=$(CURDIR)/tests sh tests/unit/run.sh $(UNIT_BINS)
 
 integration: $(B)/tunnels $(B)/asan/tunnels $(L2T_BINS)
 	TUNNELS_BIN=$(CURDIR)/$(B)/asan/tunnels $(PYTEST) -q tests/integration
@@ -153,6 +179,8 @@ FUZZ_CFLAGS	 = -std=c11 -D_GNU_SOURCE -g -O1 $(WARN) $(FUZZ_SAN) \
 FUZZ_LIBS	:= $(shell pkg-config --libs yaml-0.1 libcrypto 2>/dev/null)
 FUZZ_OBJS	 = $(FUZZ_MODS:%=$(B)/fuzz/obj/%.o) $(B)/fuzz/obj/fuzz.o
 FUZZ_BINS	 = $(FUZZ_TARGETS:%=$(B)/fuzz/fuzz_%)
+FUZZ_CMD	 = $(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_LIBS)
+$(eval $(call FLAGS_STAMP,fuzz,FUZZ_CMD))
 FUZZ_RUN	 = set -e; for t in $(FUZZ_TARGETS); do \
 	    mkdir -p $(B)/fuzz/corpus/$$t $(B)/fuzz/artifacts; \
 	    echo "== fuzz_$$t: $(1) s"; \
@@ -177,16 +205,15 @@ fuzz-smoke: fuzz-build
 
 test: fuzz-smoke
 
-$(B)/fuzz/obj/%.o: src/%.c $(wildcard src/*.h) | $(B)/fuzz/obj
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+$(B)/fuzz/obj/%.o: src/%.c $(B)/fuzz.flags | $(B)/fuzz/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(DEPFLAGS) -c -o $@ $<
 
-$(B)/fuzz/obj/fuzz.o: tests/fuzz/fuzz.c tests/fuzz/fuzz.h | $(B)/fuzz/obj
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+$(B)/fuzz/obj/fuzz.o: tests/fuzz/fuzz.c $(B)/fuzz.flags | $(B)/fuzz/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEPFLAGS) -c -o $@ $<
 
-$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJS) \
-    $(wildcard src/*.h)
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS) $(B)/fuzz.flags
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Isrc -Itests/fuzz \
-	    -o $@ $< $(FUZZ_OBJS) $(FUZZ_LIBS)
+	    $(DEPFLAGS) -o $@ $< $(FUZZ_OBJS) $(FUZZ_LIBS)
 
 $(B)/fuzz/obj:
 	mkdir -p $@
@@ -214,8 +241,10 @@ bench: $(B)/tunnels
 bench-wan:
 	$(MAKE) bench BENCH=wan
 
+# Calls src/ must not make (bounded strings, no sleeping, no shell, no
+# signal handlers or non-local jumps: signals come through signalfd).
 check-style:
-	@! grep -nE '\b(sprintf|strcpy|strcat|gets|strtok|atoi|atol|sleep|usleep|alarm|system|popen)\(' src/*.c
+	@sh tests/check-style.sh
 
 # The units name the installed binary; the example config is installed
 # only when there is none (never overwrite a user's file).
@@ -251,3 +280,7 @@ uninstall:
 
 clean:
 	rm -rf $(B)
+
+# The dependency files the compiles wrote (none before the first build).
+-include $(wildcard $(B)/obj/*.d $(B)/asan/obj/*.d $(B)/unit/*.d \
+	$(B)/libssh2-tests/*.d $(B)/fuzz/obj/*.d $(B)/fuzz/*.d)

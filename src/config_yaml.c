@@ -564,117 +564,157 @@ config_suggest(const char *word, const struct config_key *keys,
 	return best;
 }
 
+/* Store a string, host or path value at *sp, checked and made absolute. */
+static void
+config_store_string(struct config_ctx *ctx, const struct config_key *k,
+    yaml_node_t *val, char **sp)
+{
+	const char	*s = config_scalar(val);
+	char		*path;
+
+	if (s == NULL) {
+		config_error_at(ctx, val, "\"%s\" must be a string", k->name);
+		return;
+	}
+	if (config_is_null(val) || *s == '\0') {
+		config_error_at(ctx, val, "\"%s\" must not be empty", k->name);
+		return;
+	}
+	if (k->kind == CONFIG_HOST && !config_valid_host(s)) {
+		config_error_at(ctx, val, "invalid host \"%s\": expected a "
+		    "host name or an IP address (IPv6 without brackets)", s);
+		return;
+	}
+	if (k->kind == CONFIG_PATH || k->kind == CONFIG_ABSPATH) {
+		path = config_resolve_path(ctx, val, k->name, s,
+		    k->kind == CONFIG_PATH);
+		if (path == NULL)
+			return;
+	} else
+		path = xstrdup(s);
+	free(*sp);
+	*sp = path;
+}
+
+/* 0 if l (spelled s) is in range for a port, count or limit key. */
+static int
+config_check_int(struct config_ctx *ctx, const struct config_key *k,
+    yaml_node_t *val, const char *s, long l)
+{
+	if (k->kind == CONFIG_PORT && (l < 1 || l > 65535)) {
+		config_error_at(ctx, val, "port %s out of range (1-65535)", s);
+		return -1;
+	}
+	if ((k->kind == CONFIG_COUNT || k->kind == CONFIG_LIMIT) && l < 1) {
+		config_error_at(ctx, val, "\"%s\" must be at least 1",
+		    k->name);
+		return -1;
+	}
+	/* keepalive x keepalive_count must stay a sane time. */
+	if (k->kind == CONFIG_COUNT && l > CONFIG_COUNT_MAX) {
+		config_error_at(ctx, val, "\"%s\" must be at most %d (got %s)",
+		    k->name, CONFIG_COUNT_MAX, s);
+		return -1;
+	}
+	if (k->kind == CONFIG_LIMIT && l > CONFIG_LIMIT_MAX) {
+		config_error_at(ctx, val, "\"%s\" must be at most %d (got %s)",
+		    k->name, CONFIG_LIMIT_MAX, s);
+		return -1;
+	}
+	if (l > INT_MAX) {
+		config_error_at(ctx, val, "\"%s\" is too large", k->name);
+		return -1;
+	}
+	return 0;
+}
+
+/* Store a port, count or limit value at *ip. */
+static void
+config_store_int(struct config_ctx *ctx, const struct config_key *k,
+    yaml_node_t *val, int *ip)
+{
+	const char	*s = config_scalar(val);
+	long		 l;
+
+	if (s == NULL || config_parse_long(s, &l) == -1) {
+		config_error_at(ctx, val, "\"%s\" must be an integer",
+		    k->name);
+		return;
+	}
+	if (config_check_int(ctx, k, val, s, l) == -1)
+		return;
+	*ip = (int)l;
+}
+
+/* Store a duration value at *dp, in milliseconds. */
+static void
+config_store_duration(struct config_ctx *ctx, const struct config_key *k,
+    yaml_node_t *val, int64_t *dp)
+{
+	const char	*s = config_scalar(val);
+	char		*cause;
+	int64_t		 ms;
+
+	if (s == NULL || config_is_null(val)) {
+		config_error_at(ctx, val, "\"%s\" must be a duration such as "
+		    "10s", k->name);
+		return;
+	}
+	if (config_parse_duration(s, &ms, &cause) == -1) {
+		config_error_at(ctx, val, "%s", cause);
+		free(cause);
+		return;
+	}
+	if (ms == 0) {
+		config_error_at(ctx, val, "\"%s\" must be greater than 0",
+		    k->name);
+		return;
+	}
+	/* The daemon adds and multiplies these: keep them small. */
+	if (ms > CONFIG_DURATION_MAX) {
+		config_error_at(ctx, val, "\"%s\" must be at most "
+		    CONFIG_DURATION_MAX_TEXT " (got %s)", k->name, s);
+		return;
+	}
+	*dp = ms;
+}
+
+/* Store a boolean value at *ip. */
+static void
+config_store_bool(struct config_ctx *ctx, const struct config_key *k,
+    yaml_node_t *val, int *ip)
+{
+	const char	*s = config_scalar(val);
+
+	if (s == NULL || config_parse_bool(s, ip) == -1)
+		config_error_at(ctx, val, "\"%s\" must be true or false",
+		    k->name);
+}
+
 /* Store one scalar-kind value into obj according to its schema entry. */
 static void
 config_store(struct config_ctx *ctx, const struct config_key *k,
     yaml_node_t *val, void *obj)
 {
-	char		**sp = (char **)((char *)obj + k->off);
-	int		 *ip = (int *)((char *)obj + k->off);
-	int64_t		 *dp = (int64_t *)((char *)obj + k->off);
-	const char	 *s = config_scalar(val);
-	char		 *cause, *path;
-	long		  l;
-	int64_t		  ms;
+	void	*field = (char *)obj + k->off;
 
 	switch (k->kind) {
 	case CONFIG_STRING:
 	case CONFIG_HOST:
 	case CONFIG_PATH:
 	case CONFIG_ABSPATH:
-		if (s == NULL) {
-			config_error_at(ctx, val, "\"%s\" must be a string",
-			    k->name);
-			return;
-		}
-		if (config_is_null(val) || *s == '\0') {
-			config_error_at(ctx, val, "\"%s\" must not be empty",
-			    k->name);
-			return;
-		}
-		if (k->kind == CONFIG_HOST && !config_valid_host(s)) {
-			config_error_at(ctx, val, "invalid host \"%s\": "
-			    "expected a host name or an IP address (IPv6 "
-			    "without brackets)", s);
-			return;
-		}
-		if (k->kind == CONFIG_PATH || k->kind == CONFIG_ABSPATH) {
-			path = config_resolve_path(ctx, val, k->name, s,
-			    k->kind == CONFIG_PATH);
-			if (path == NULL)
-				return;
-		} else
-			path = xstrdup(s);
-		free(*sp);
-		*sp = path;
+		config_store_string(ctx, k, val, field);
 		break;
 	case CONFIG_PORT:
 	case CONFIG_COUNT:
 	case CONFIG_LIMIT:
-		if (s == NULL || config_parse_long(s, &l) == -1) {
-			config_error_at(ctx, val, "\"%s\" must be an integer",
-			    k->name);
-			return;
-		}
-		if (k->kind == CONFIG_PORT && (l < 1 || l > 65535)) {
-			config_error_at(ctx, val, "port %s out of range "
-			    "(1-65535)", s);
-			return;
-		}
-		if ((k->kind == CONFIG_COUNT || k->kind == CONFIG_LIMIT) &&
-		    l < 1) {
-			config_error_at(ctx, val, "\"%s\" must be at least 1",
-			    k->name);
-			return;
-		}
-		/* keepalive x keepalive_count must stay a sane time. */
-		if (k->kind == CONFIG_COUNT && l > CONFIG_COUNT_MAX) {
-			config_error_at(ctx, val, "\"%s\" must be at most %d "
-			    "(got %s)", k->name, CONFIG_COUNT_MAX, s);
-			return;
-		}
-		if (k->kind == CONFIG_LIMIT && l > CONFIG_LIMIT_MAX) {
-			config_error_at(ctx, val, "\"%s\" must be at most %d "
-			    "(got %s)", k->name, CONFIG_LIMIT_MAX, s);
-			return;
-		}
-		if (l > INT_MAX) {
-			config_error_at(ctx, val, "\"%s\" is too large",
-			    k->name);
-			return;
-		}
-		*ip = (int)l;
+		config_store_int(ctx, k, val, field);
 		break;
 	case CONFIG_DURATION:
-		if (s == NULL || config_is_null(val)) {
-			config_error_at(ctx, val, "\"%s\" must be a duration "
-			    "such as 10s", k->name);
-			return;
-		}
-		if (config_parse_duration(s, &ms, &cause) == -1) {
-			config_error_at(ctx, val, "%s", cause);
-			free(cause);
-			return;
-		}
-		if (ms == 0) {
-			config_error_at(ctx, val, "\"%s\" must be greater "
-			    "than 0", k->name);
-			return;
-		}
-		/* The daemon adds and multiplies these: keep them small. */
-		if (ms > CONFIG_DURATION_MAX) {
-			config_error_at(ctx, val, "\"%s\" must be at most "
-			    CONFIG_DURATION_MAX_TEXT " (got %s)", k->name, s);
-			return;
-		}
-		*dp = ms;
+		config_store_duration(ctx, k, val, field);
 		break;
 	case CONFIG_BOOL:
-		if (s == NULL || config_parse_bool(s, ip) == -1) {
-			config_error_at(ctx, val, "\"%s\" must be true or "
-			    "false", k->name);
-			return;
-		}
+		config_store_bool(ctx, k, val, field);
 		break;
 	case CONFIG_CUSTOM:
 		break;

@@ -714,6 +714,11 @@ forward_summary(const struct forward *f, int64_t now)
 {
 	int64_t	left;
 
+	/* The retry follows the kill at once; its timer is only a fallback. */
+	if (f->state == FORWARD_WAITING && f->wait == FORWARD_WAIT_RECLAIM)
+		return xasprintf("%s: remote port %s:%d held by our stale "
+		    "session: ending it", f->name, f->remote.host,
+		    f->remote.port);
 	if (f->state == FORWARD_WAITING && loop_timer_armed(&f->retry)) {
 		left = (f->retry.at_ms - now + 999) / 1000;
 		return xasprintf("%s: remote port %s:%d %s, retry in %llds",
@@ -771,7 +776,8 @@ forward_status_json(const struct forward *f, struct buf *b, int64_t now)
 	if (f->state == FORWARD_WAITING) {
 		buf_printf(b, ",\"waiting_reason\":\"%s\"",
 		    forward_wait_names[f->wait]);
-		if (loop_timer_armed(&f->retry))
+		if (loop_timer_armed(&f->retry) &&
+		    f->wait != FORWARD_WAIT_RECLAIM)
 			buf_printf(b, ",\"retry_in_s\":%lld",
 			    (long long)((f->retry.at_ms - now + 999) / 1000));
 	}

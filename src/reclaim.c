@@ -536,6 +536,24 @@ reclaim_session_down(struct reclaim *r)
 	r->learn_wanted = r->kill_wanted = 0;
 }
 
+/*
+ * The session is gone and so is its server-side process: the server said
+ * so (its DISCONNECT) or closed the connection after ours. Nothing of it
+ * is left to end, so it is not remembered (else every clean restart would
+ * add a record, and a later refusal would run the kill against it).
+ */
+void
+reclaim_session_ended(struct reclaim *r)
+{
+	reclaim_abandon_job(r);
+	if (r->cur.pid != 0)
+		log_debug(r->cfg->name, NULL, "server-side session pid %ld "
+		    "ended with ours: not remembered", r->cur.pid);
+	memset(&r->cur, 0, sizeof r->cur);
+	r->learn_wanted = r->kill_wanted = 0;
+	reclaim_save(r);
+}
+
 /* Queue the ending of the remembered previous sessions. */
 int
 reclaim_start_kill(struct reclaim *r)

@@ -74,6 +74,8 @@ void		 reclaim_set_config(struct reclaim *,
 void		 reclaim_session_up(struct reclaim *);
 /* The session is gone: what we learned about it is now "previous". */
 void		 reclaim_session_down(struct reclaim *);
+/* The session ended on both sides: its process is not remembered. */
+void		 reclaim_session_ended(struct reclaim *);
 
 /* 1 if a previous session is known and not yet ended: end it now. */
 int		 reclaim_start_kill(struct reclaim *);

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -102,6 +103,7 @@ struct session {
 	struct kexinit			 kex;	/* the server's cleartext hello */
 	char				*hostkey_offer;	/* algorithms asked for */
 	int				 peer_closed;	/* recv saw EOF */
+	int				 goodbye;	/* DISCONNECT sent */
 	char				*passphrase;
 	char				*disconnect_msg;	/* the server's */
 	char				*deadline_msg;	/* connect_timeout passed */
@@ -558,7 +560,11 @@ session_drop(struct session *s, const char *cause, int failed)
 	size_t	i;
 
 	session_teardown(s);
-	reclaim_session_down(s->reclaim);
+	/* The server said goodbye: its process is ending, not stale. */
+	if (s->disconnect_msg != NULL)
+		reclaim_session_ended(s->reclaim);
+	else
+		reclaim_session_down(s->reclaim);
 	for (i = 0; i < s->nfw; i++)
 		forward_session_down(s->fw[i], cause, failed);
 	/* Tunnels being removed have nothing left to close: free them. */
@@ -1319,6 +1325,80 @@ session_service(void *arg)
 	session_update_interest(s);
 }
 
+/*
+ * Say goodbye: one non-blocking DISCONNECT, only with the send slot free
+ * (a half-sent packet must not be followed by another), then our half of
+ * the TCP close. 1 when the server's answer is worth waiting for.
+ */
+static int
+session_goodbye(struct session *s)
+{
+	if (s->goodbye || s->state != SESSION_UP || s->ss == NULL ||
+	    ssherr_slot_busy(s->ss))
+		return 0;
+	s->goodbye = 1;
+	(void)libssh2_session_disconnect_ex(s->ss,
+	    SSH_DISCONNECT_BY_APPLICATION, "tunnels: stopping", "");
+	/* Still queued (a full socket): the server will not hear it. */
+	if (link_flush(&s->link) == -1 || s->link.out.len > 0 ||
+	    s->link.fd == -1 || shutdown(s->link.fd, SHUT_WR) == -1)
+		return 0;
+	return 1;
+}
+
+/* Discard what the server still sends; 1 once it closed its side. */
+static int
+session_goodbye_eof(struct session *s)
+{
+	char	buf[4096];
+	ssize_t	n;
+
+	while ((n = read(s->link.fd, buf, sizeof buf)) > 0)
+		;
+	return n == 0;
+}
+
+/*
+ * Stopping: say goodbye to every session at once and wait up to wait_ms
+ * for each server to close its side. sshd closes the connection as its
+ * session process exits, so a session whose server did is not remembered
+ * as stale (else each clean restart adds a record that a later refusal
+ * would try to end). A server that does not answer in time (a black
+ * hole) keeps its record.
+ */
+void
+session_goodbye_all(struct session **v, size_t n, int64_t wait_ms)
+{
+	struct pollfd	*pfd = xcalloc(n > 0 ? n : 1, sizeof *pfd);
+	size_t		 i, left = 0;
+	int64_t		 end = time_now_ms() + wait_ms, now;
+
+	for (i = 0; i < n; i++) {
+		pfd[i].fd = -1;
+		if (v[i] != NULL && session_goodbye(v[i])) {
+			pfd[i].fd = v[i]->link.fd;
+			pfd[i].events = POLLIN;
+			left++;
+		}
+	}
+	while (left > 0 && (now = time_now_ms()) < end) {
+		if (poll(pfd, n, (int)MIN(end - now, 1000)) == -1 &&
+		    errno != EINTR)
+			break;
+		for (i = 0; i < n; i++) {
+			if (pfd[i].fd == -1 || pfd[i].revents == 0)
+				continue;
+			if (session_goodbye_eof(v[i]))
+				reclaim_session_ended(v[i]->reclaim);
+			else if (errno == EAGAIN || errno == EWOULDBLOCK)
+				continue;
+			pfd[i].fd = -1;
+			left--;
+		}
+	}
+	free(pfd);
+}
+
 /* Free the session and its forwards, saying goodbye when we can. */
 void
 session_free(struct session *s)
@@ -1327,17 +1407,8 @@ session_free(struct session *s)
 
 	if (s == NULL)
 		return;
-	/*
-	 * One non-blocking try, only with the send slot free (a half-sent
-	 * packet must not be followed by another). The server frees our
-	 * ports on the close that follows either way.
-	 */
-	if (s->state == SESSION_UP && s->ss != NULL &&
-	    !ssherr_slot_busy(s->ss)) {
-		(void)libssh2_session_disconnect_ex(s->ss,
-		    SSH_DISCONNECT_BY_APPLICATION, "tunnels: stopping", "");
-		(void)link_flush(&s->link);
-	}
+	/* The server frees our ports on the close that follows either way. */
+	(void)session_goodbye(s);
 	session_teardown(s);
 	for (i = 0; i < s->nfw; i++)
 		forward_free(s->fw[i]);

@@ -30,6 +30,8 @@ enum session_state {
 struct session	*session_new(struct runtime *, const struct config_server *);
 /* Tear down at once (no goodbye) and free, forwards included. */
 void		 session_free(struct session *);
+/* Stopping: goodbye to all at once, each server's close awaited. */
+void		 session_goodbye_all(struct session **, size_t, int64_t);
 void		 session_start(struct session *);
 /* The runtime's backoff or state_dir changed (reload): apply them now. */
 void		 session_set_runtime(struct session *);

@@ -295,6 +295,129 @@ setup_wildcard(const struct config_nginx *n)
 	return 0;
 }
 
+/* b's text as $WORK/name, then b emptied. */
+static void
+setup_file_buf(struct buf *b, const char *name, struct buf *text)
+{
+	setup_file(b, name, buf_cstr(text));
+	buf_clear(text);
+}
+
+/* 1 if tunnel i is the first of server si's with its acme_webroot. */
+static int
+setup_webroot_first(const struct config *cfg, size_t si, size_t i)
+{
+	const char	*w = cfg->tunnels[i].nginx->acme_webroot;
+	size_t		 j;
+
+	for (j = 0; j < i; j++)
+		if (cfg->tunnels[j].server_index == si &&
+		    cfg->tunnels[j].nginx != NULL &&
+		    strcmp(cfg->tunnels[j].nginx->acme_webroot, w) == 0)
+			return 0;
+	return 1;
+}
+
+/* One rendering of tunnel t's blocks, cert_exists answering as given. */
+static void
+setup_nginx_file(const struct config *cfg, const struct config_tunnel *t,
+    struct nginx_options *o, int (*cert_exists)(const char *, void *),
+    struct buf *warn, struct buf *b, const char *name)
+{
+	struct buf	part;
+
+	buf_init(&part);
+	o->cert_exists = cert_exists;
+	nginx_render_tunnel(cfg, t, o, &part, warn);
+	o->cert_exists = NULL;
+	setup_file_buf(b, name, &part);
+}
+
+/* The k-th nginx tunnel without letsencrypt: one file, always used. */
+static void
+setup_nginx_fixed(const struct config *cfg, const struct config_tunnel *t,
+    size_t k, struct nginx_options *o, struct buf *b, struct buf *fn,
+    struct buf *warn)
+{
+	char	*name = xasprintf("nginx.%zu", k);
+
+	setup_nginx_file(cfg, t, o, NULL, warn, b, name);
+	buf_printf(fn, "\tcat \"$WORK/%s\"\n", name);
+	free(name);
+}
+
+/* The t_certs line asking for tunnel t's certificate at cert. */
+static void
+setup_cert_line(struct buf *certs, const struct config_tunnel *t,
+    const char *cert)
+{
+	const struct config_nginx	*n = t->nginx;
+	char				*cmd, *cn;
+	size_t				 j;
+
+	cmd = nginx_certbot_command(n);
+	cn = nginx_cert_name(n);
+	buf_printf(certs, "\t%s ", setup_wildcard(n) ? "t_cert_manual" :
+	    "t_cert");
+	setup_quote(certs, t->name);
+	buf_printf(certs, " ");
+	setup_quote(certs, cert);
+	buf_printf(certs, " ");
+	setup_quote(certs, n->acme_webroot);
+	buf_printf(certs, " ");
+	setup_quote(certs, cn);
+	buf_printf(certs, " ");
+	setup_quote(certs, cmd);
+	for (j = 0; j < n->n_server_names; j++) {
+		buf_printf(certs, " -d ");
+		setup_quote(certs, n->server_names[j]);
+	}
+	buf_printf(certs, "\n");
+	free(cn);
+	free(cmd);
+}
+
+/*
+ * The k-th nginx tunnel with letsencrypt: both variants, and the line of
+ * t_nginx_site that lets the server's own files choose.
+ */
+static void
+setup_nginx_letsencrypt(const struct config *cfg,
+    const struct config_tunnel *t, size_t k, struct nginx_options *o,
+    struct buf *b, struct buf *fn, struct buf *certs)
+{
+	char	*name, *cert, *key;
+
+	nginx_cert_paths(t->nginx, &cert, &key);
+	name = xasprintf("nginx.%zu.tls", k);
+	setup_nginx_file(cfg, t, o, setup_cert_yes, NULL, b, name);
+	free(name);
+	name = xasprintf("nginx.%zu.pending", k);
+	setup_nginx_file(cfg, t, o, setup_cert_no, NULL, b, name);
+	free(name);
+	buf_printf(fn, "\tif [ -e ");
+	setup_quote(fn, cert);
+	buf_printf(fn, " ]; then cat \"$WORK/nginx.%zu.tls\"; "
+	    "else cat \"$WORK/nginx.%zu.pending\"; fi\n", k, k);
+	setup_cert_line(certs, t, cert);
+	free(cert);
+	free(key);
+}
+
+/* The shared default server and server si's head, as t_data's files. */
+static void
+setup_nginx_head(const struct config *cfg, size_t si,
+    struct nginx_options *o, struct buf *b)
+{
+	struct buf	part;
+
+	buf_init(&part);
+	nginx_render_shared_default(o, &part);
+	setup_file_buf(b, "nginx.default", &part);
+	nginx_render_server_head(cfg, si, o, &part);
+	setup_file_buf(b, "nginx.head", &part);
+}
+
 /*
  * The nginx parts: t_data's files (the head, each tunnel's blocks, both
  * variants of a letsencrypt tunnel's) into b, and the t_nginx_site,
@@ -306,130 +429,69 @@ setup_nginx_parts(const struct config *cfg, size_t si,
     struct buf *warn)
 {
 	const struct config_tunnel	*t;
-	const struct config_nginx	*n;
-	struct buf			 part, webroots, certs;
-	char				*name, *cert, *key, *cmd, *cn;
-	size_t				 i, j, k;
+	struct buf			 webroots, certs;
+	size_t				 i, k;
 
-	buf_init(&part);
 	buf_init(&webroots);
 	buf_init(&certs);
-	nginx_render_shared_default(o, &part);
-	setup_file(b, "nginx.default", buf_cstr(&part));
-	buf_clear(&part);
-	nginx_render_server_head(cfg, si, o, &part);
-	setup_file(b, "nginx.head", buf_cstr(&part));
+	setup_nginx_head(cfg, si, o, b);
 	buf_printf(fn, "t_nginx_site() {\n\tcat \"$WORK/nginx.head\"\n");
 	for (i = 0, k = 0; i < cfg->n_tunnels; i++) {
 		t = &cfg->tunnels[i];
-		if (t->server_index != si || (n = t->nginx) == NULL)
+		if (t->server_index != si || t->nginx == NULL)
 			continue;
 		k++;
-		for (j = 0; j < i; j++)
-			if (cfg->tunnels[j].server_index == si &&
-			    cfg->tunnels[j].nginx != NULL &&
-			    strcmp(cfg->tunnels[j].nginx->acme_webroot,
-			    n->acme_webroot) == 0)
-				break;
-		if (j == i) {
+		if (setup_webroot_first(cfg, si, i)) {
 			buf_printf(&webroots, "\tt_webroot ");
-			setup_quote(&webroots, n->acme_webroot);
+			setup_quote(&webroots, t->nginx->acme_webroot);
 			buf_printf(&webroots, "\n");
 		}
-		if (n->tls != CONFIG_TLS_LETSENCRYPT) {
-			buf_clear(&part);
-			o->cert_exists = NULL;
-			nginx_render_tunnel(cfg, t, o, &part, warn);
-			name = xasprintf("nginx.%zu", k);
-			setup_file(b, name, buf_cstr(&part));
-			buf_printf(fn, "\tcat \"$WORK/%s\"\n", name);
-			free(name);
-			continue;
-		}
-		/* Both variants; the server's own files choose. */
-		nginx_cert_paths(n, &cert, &key);
-		buf_clear(&part);
-		o->cert_exists = setup_cert_yes;
-		nginx_render_tunnel(cfg, t, o, &part, NULL);
-		name = xasprintf("nginx.%zu.tls", k);
-		setup_file(b, name, buf_cstr(&part));
-		free(name);
-		buf_clear(&part);
-		o->cert_exists = setup_cert_no;
-		nginx_render_tunnel(cfg, t, o, &part, NULL);
-		name = xasprintf("nginx.%zu.pending", k);
-		setup_file(b, name, buf_cstr(&part));
-		free(name);
-		buf_printf(fn, "\tif [ -e ");
-		setup_quote(fn, cert);
-		buf_printf(fn, " ]; then cat \"$WORK/nginx.%zu.tls\"; "
-		    "else cat \"$WORK/nginx.%zu.pending\"; fi\n", k, k);
-		cmd = nginx_certbot_command(n);
-		cn = nginx_cert_name(n);
-		buf_printf(&certs, "\t%s ", setup_wildcard(n) ? "t_cert_manual" :
-		    "t_cert");
-		setup_quote(&certs, t->name);
-		buf_printf(&certs, " ");
-		setup_quote(&certs, cert);
-		buf_printf(&certs, " ");
-		setup_quote(&certs, n->acme_webroot);
-		buf_printf(&certs, " ");
-		setup_quote(&certs, cn);
-		buf_printf(&certs, " ");
-		setup_quote(&certs, cmd);
-		for (j = 0; j < n->n_server_names; j++) {
-			buf_printf(&certs, " -d ");
-			setup_quote(&certs, n->server_names[j]);
-		}
-		buf_printf(&certs, "\n");
-		free(cn);
-		free(cmd);
-		free(cert);
-		free(key);
+		if (t->nginx->tls == CONFIG_TLS_LETSENCRYPT)
+			setup_nginx_letsencrypt(cfg, t, k, o, b, fn, &certs);
+		else
+			setup_nginx_fixed(cfg, t, k, o, b, fn, warn);
 	}
-	o->cert_exists = NULL;
 	if (k == 0) {
-		buf_clear(&part);
-		buf_printf(&part, "\n# (no tunnel with an nginx: section)\n");
-		setup_file(b, "nginx.none", buf_cstr(&part));
+		setup_file(b, "nginx.none",
+		    "\n# (no tunnel with an nginx: section)\n");
 		buf_printf(fn, "\tcat \"$WORK/nginx.none\"\n");
 	}
 	buf_printf(fn, "}\n\nt_webroots() {\n\t:\n%s}\n\n"
 	    "t_certs() {\n\t:\n%s}\n", buf_cstr(&webroots), buf_cstr(&certs));
-	buf_clear(&part);
 	buf_clear(&webroots);
 	buf_clear(&certs);
 }
 
-/* The script (see setup_script.h). */
-void
-setup_script_render(const struct config *cfg, size_t si,
-    const struct setup_script_opts *so, struct buf *out, struct buf *warn)
+/* The key blob of an OpenSSH public key line "TYPE BLOB [COMMENT]". */
+static char *
+setup_key_blob(const char *pub)
 {
-	const struct config_server	*s = &cfg->servers[si];
-	struct nginx_options		 o;
-	struct buf			 data, fn, line;
-	char				**specs = NULL, *tag, *stem, *hostspec;
-	char				*regen, *blob, *site, *sp;
-	size_t				 n, i;
-	int				 any_nginx = 0;
+	char	*blob = xstrdup(pub), *sp;
 
-	buf_init(&data);
-	buf_init(&fn);
-	buf_init(&line);
-	tag = setup_tag(so->home, s->name);
-	stem = setup_stem(so->home, s->name);
-	hostspec = knownhosts_name(s->host, s->port);
-	site = xasprintf("/etc/nginx/conf.d/%s.conf", stem);
-	blob = xstrdup(so->pub);
 	if ((sp = strchr(blob, ' ')) != NULL)
 		memmove(blob, sp + 1, strlen(sp + 1) + 1);
 	blob[strcspn(blob, " ")] = '\0';
+	return blob;
+}
+
+/* 1 if any of server si's tunnels has an nginx: section. */
+static int
+setup_any_nginx(const struct config *cfg, size_t si)
+{
+	size_t	i;
+
 	for (i = 0; i < cfg->n_tunnels; i++)
 		if (cfg->tunnels[i].server_index == si &&
 		    cfg->tunnels[i].nginx != NULL)
-			any_nginx = 1;
+			return 1;
+	return 0;
+}
 
+/* The script's first lines: what it is, how to run it. */
+static void
+setup_script_header(const struct config_server *s,
+    const struct setup_script_opts *so, struct buf *out)
+{
 	buf_printf(out, "#!/bin/sh\n"
 	    "# tunnels server-setup --script: what home \"%s\" needs on "
 	    "server \"%s\"\n# (account %s on %s port %d), generated by "
@@ -441,27 +503,63 @@ setup_script_render(const struct config *cfg, size_t si,
 	    "known_hosts.new\n"
 	    "set -eu\n\n", so->home, s->name, s->user, s->host, s->port,
 	    so->version, so->config_path, s->host);
+}
 
+/* The script's variables: this home's values for server si. */
+static void
+setup_script_values(const struct config *cfg, size_t si,
+    const struct setup_script_opts *so, const char *tag, struct buf *out)
+{
+	const struct config_server	*s = &cfg->servers[si];
+	char				*stem, *hostspec, *site, *blob;
+
+	stem = setup_stem(so->home, s->name);
+	hostspec = knownhosts_name(s->host, s->port);
+	site = xasprintf("/etc/nginx/conf.d/%s.conf", stem);
+	blob = setup_key_blob(so->pub);
 	buf_printf(out, "# ---- this home's values\n");
 	setup_var(out, "T_TAG", tag);
 	setup_var(out, "T_USER", s->user);
 	setup_var(out, "T_KEYBLOB", blob);
 	setup_var(out, "T_STEM", stem);
 	setup_var(out, "T_HOSTSPEC", hostspec);
-	setup_var(out, "T_NGINX", any_nginx ? "1" : "0");
+	setup_var(out, "T_NGINX", setup_any_nginx(cfg, si) ? "1" : "0");
 	setup_var(out, "T_NGINX_FILE", site);
 	setup_var(out, "T_EMAIL", so->email);
+	free(blob);
+	free(site);
+	free(hostspec);
+	free(stem);
+}
 
-	/* The files, written into $WORK by t_data. */
+/* t_data's sshd files: the authorized_keys line and the Match block. */
+static void
+setup_script_sshd(const struct config *cfg, size_t si,
+    const struct setup_script_opts *so, const char *tag, struct buf *data)
+{
+	struct buf	 line;
+	char		**specs = NULL;
+	size_t		 n;
+
+	buf_init(&line);
 	n = setup_listen_specs(cfg, si, &specs);
-	setup_key_line(&line, specs, n, s->reclaim_stale_port, so->pub,
-	    so->comment, tag);
-	setup_file(&data, "key.line", buf_cstr(&line));
-	buf_clear(&line);
+	setup_key_line(&line, specs, n, cfg->servers[si].reclaim_stale_port,
+	    so->pub, so->comment, tag);
+	setup_file_buf(data, "key.line", &line);
 	setup_sshd_block(&line, cfg, si, specs, n);
-	setup_file(&data, "sshd.block", buf_cstr(&line));
-	buf_clear(&line);
+	setup_file_buf(data, "sshd.block", &line);
 	setup_specs_free(specs, n);
+}
+
+/* t_data's nginx files and the functions that use them. */
+static void
+setup_script_nginx(const struct config *cfg, size_t si,
+    const struct setup_script_opts *so, struct buf *data, struct buf *fn,
+    struct buf *warn)
+{
+	const struct config_server	*s = &cfg->servers[si];
+	struct nginx_options		 o;
+	char				*regen;
 
 	nginx_options_init(&o);
 	o.version = so->version;
@@ -470,19 +568,30 @@ setup_script_render(const struct config *cfg, size_t si,
 	    "--home %s | ssh root@%s sh", so->config_path, s->name, so->home,
 	    s->host);
 	o.regen = regen;
-	setup_nginx_parts(cfg, si, &o, &data, &fn, warn);
+	setup_nginx_parts(cfg, si, &o, data, fn, warn);
+	free(regen);
+}
 
+/* The script (see setup_script.h). */
+void
+setup_script_render(const struct config *cfg, size_t si,
+    const struct setup_script_opts *so, struct buf *out, struct buf *warn)
+{
+	struct buf	 data, fn;
+	char		*tag;
+
+	buf_init(&data);
+	buf_init(&fn);
+	tag = setup_tag(so->home, cfg->servers[si].name);
+	setup_script_header(&cfg->servers[si], so, out);
+	setup_script_values(cfg, si, so, tag, out);
+	/* The files, written into $WORK by t_data. */
+	setup_script_sshd(cfg, si, so, tag, &data);
+	setup_script_nginx(cfg, si, so, &data, &fn, warn);
 	buf_printf(out, "\n# ---- this home's files\nt_data() {\n%s}\n\n%s\n",
 	    buf_cstr(&data), buf_cstr(&fn));
 	buf_printf(out, "%s", setup_script_lib);
-
-	free(regen);
-	free(blob);
-	free(site);
-	free(hostspec);
-	free(stem);
 	free(tag);
-	buf_clear(&line);
 	buf_clear(&fn);
 	buf_clear(&data);
 }

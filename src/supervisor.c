@@ -17,6 +17,9 @@
 #include "session.h"
 #include "supervisor.h"
 
+/* How long stopping waits for the servers to close their side. */
+#define SUPERVISOR_GOODBYE_MS	500
+
 /* One tunnel of the config and the objects serving it. */
 struct sup_tunnel {
 	struct session	*s;
@@ -153,6 +156,9 @@ supervisor_free(struct supervisor *sv)
 
 	if (sv == NULL)
 		return;
+	if (sv->sessions != NULL)
+		session_goodbye_all(sv->sessions, sv->cfg->n_servers,
+		    SUPERVISOR_GOODBYE_MS);
 	for (i = 0; sv->sessions != NULL && i < sv->cfg->n_servers; i++)
 		session_free(sv->sessions[i]);
 	free(sv->sessions);

@@ -11,6 +11,7 @@ medians of interleaved rounds.
 import json
 import re
 import subprocess
+import time
 
 from harness import alloc_port
 
@@ -32,14 +33,21 @@ def iperf_run(port, seconds, reverse):
            "-t", str(seconds), "-J", "-l", "128K"]
     if reverse:
         cmd.append("-R")
-    out = subprocess.run(cmd, capture_output=True, text=True,
-                         timeout=seconds + 30)
-    try:
-        doc = json.loads(out.stdout)
-    except ValueError:
-        raise RuntimeError("iperf3 rc %d: %s%s" % (out.returncode,
-                                                   out.stdout[-500:],
-                                                   out.stderr[-500:]))
+    # iperf3's server runs one test at a time and finishes the previous
+    # one only when its control connection's close has come through the
+    # forward: "busy" then means "not yet", so try again a few times.
+    for attempt in range(20):
+        out = subprocess.run(cmd, capture_output=True, text=True,
+                             timeout=seconds + 30)
+        try:
+            doc = json.loads(out.stdout)
+        except ValueError:
+            raise RuntimeError("iperf3 rc %d: %s%s" % (out.returncode,
+                                                       out.stdout[-500:],
+                                                       out.stderr[-500:]))
+        if "busy" not in doc.get("error", ""):
+            break
+        time.sleep(0.25)
     if "error" in doc:
         raise RuntimeError("iperf3: %s" % doc["error"])
     got = doc["end"]["sum_received"]

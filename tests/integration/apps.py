@@ -10,7 +10,7 @@ import os
 import socket
 import threading
 
-from harness import alloc_port
+from netio import alloc_port
 
 
 class App:
@@ -228,3 +228,47 @@ class RefusingPort:
 
     def stop(self):
         pass
+
+
+class FakeControl:
+    """A unix socket answering every client with the same bytes (a status
+    document), as any process able to bind the control path could;
+    counts the clients it served."""
+
+    def __init__(self, path, data):
+        self.path = str(path)
+        self.data = data
+        self.served = 0
+        self.sock = None
+        self._thread = None
+
+    def start(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.path)
+        self.sock.listen(8)
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name="fake-control")
+        self._thread.start()
+        return self
+
+    def _run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            with c:
+                c.sendall(self.data)
+            self.served += 1
+
+    def stop(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        self._thread.join(5)
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass

@@ -16,15 +16,14 @@ every connection (the listener stays), like killing sshd's sessions.
 Run with /usr/bin/python3 (Debian's python3-asyncssh).
 """
 
-import argparse
 import asyncio
 import ctypes
 import logging
-import os
 import signal
-import sys
 
 import asyncssh
+
+from script_server import arg_parser, log_to, run, write_pidfile
 
 CONNS = set()
 log = logging.getLogger("asyncssh_server")
@@ -93,9 +92,7 @@ async def main(args):
         authorized_client_keys=args.authorized_keys, encoding=None,
         process_factory=run_exec, agent_forwarding=False,
         x11_forwarding=False, allow_scp=False, reuse_address=True, **opts)
-    with open(args.pidfile + ".tmp", "w") as f:
-        f.write("%d\n" % os.getpid())
-    os.rename(args.pidfile + ".tmp", args.pidfile)
+    write_pidfile(args.pidfile)
     log.info("listening on 127.0.0.1:%d", args.port)
     await stop
     server.close()
@@ -105,12 +102,7 @@ async def main(args):
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser()
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--host-key", required=True)
-    p.add_argument("--authorized-keys", required=True)
-    p.add_argument("--pidfile", required=True)
-    p.add_argument("--log", required=True)
+    p = arg_parser()
     p.add_argument("--keepalive", type=float, default=0,
                    help="server keepalive interval in seconds (0: none)")
     p.add_argument("--keepalive-count", type=int, default=3)
@@ -118,16 +110,9 @@ if __name__ == "__main__":
     p.add_argument("--debug", type=int, default=0,
                    help="AsyncSSH debug level 1-3 (0: INFO only)")
     a = p.parse_args()
-    logging.basicConfig(filename=a.log, level=logging.DEBUG if a.debug
-                        else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s "
-                        "%(message)s")
+    log_to(a.log, logging.DEBUG if a.debug else logging.INFO)
     if a.debug:
         asyncssh.set_debug_level(a.debug)
     if a.comm:
         set_comm(a.comm)
-    try:
-        asyncio.run(main(a))
-    except Exception:
-        log.exception("server failed")
-        sys.exit(1)
+    run(main(a), log)

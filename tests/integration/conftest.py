@@ -6,6 +6,8 @@ Fixtures:
             (world.sshd(), world.app(), world.write_config(), world.daemon())
   sshd      one started sshd accepting world.user_key
   echo      one started apps.EchoServer on 127.0.0.1
+  bring_up  world.bring_up: start an sshd, write a one-tunnel config,
+            start the daemon, wait until the tunnel is up (harness.Up)
 
 On failure (any phase) the daemon log, the sshd logs and the config are
 attached to the report as sections, and the temp dir is kept (its path is
@@ -62,3 +64,11 @@ def sshd(world):
 @pytest.fixture
 def echo(world):
     return world.app(apps.EchoServer())
+
+
+@pytest.fixture
+def bring_up(world):
+    """The usual start, as a call: bring_up(**kw) -> harness.Up (see
+    World.bring_up for the arguments: server, app, remote, backoff, wait,
+    daemon_kw and top-level config keys)."""
+    return world.bring_up

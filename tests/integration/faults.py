@@ -22,8 +22,8 @@ import subprocess
 import threading
 import time
 
-from harness import (WaitTimeout, alloc_port, children, kill_pids, log_tail,
-                     pid_alive, stop_popen, wait_until)
+from harness import (WaitTimeout, alloc_port, children, kill_pids,
+                     log_tail, pid_alive, stop_popen, wait_until)
 
 CLONE_NEWNET = 0x40000000
 
@@ -91,22 +91,6 @@ def tcp_listening(port):
 
 # ---------------------------------------------------------------------------
 # Time windows
-
-
-def observe(seconds, check=None, interval=0.2):
-    """
-    Stay in a measurement window of `seconds` (the length the test is
-    about, not a synchronisation delay), calling check() every `interval`
-    so that a violation fails at once instead of at the end.
-    """
-    deadline = time.monotonic() + seconds
-    while True:
-        if check is not None:
-            check()
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return
-        time.sleep(min(interval, left))  # sampling period inside the window
 
 
 def waited(fn, *args, **kw):

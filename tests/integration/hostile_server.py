@@ -52,7 +52,6 @@ import asyncio
 import logging
 import os
 import signal
-import sys
 import time
 import warnings
 
@@ -61,6 +60,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import asyncssh
     from asyncssh.packet import String
+
+from script_server import arg_parser, log_to, run, write_pidfile
 
 MSG_IGNORE = 2
 MSG_CHANNEL_OPEN = 90
@@ -355,9 +356,7 @@ async def main(args):
     except FileNotFoundError:
         pass
     ctl = await asyncio.start_unix_server(control_client, args.control)
-    with open(args.pidfile + ".tmp", "w") as f:
-        f.write("%d\n" % os.getpid())
-    os.rename(args.pidfile + ".tmp", args.pidfile)
+    write_pidfile(args.pidfile)
     log.info("listening on 127.0.0.1:%d, control %s", args.port,
              args.control)
     await stop
@@ -369,13 +368,8 @@ async def main(args):
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser()
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--host-key", required=True)
-    p.add_argument("--authorized-keys", required=True)
-    p.add_argument("--pidfile", required=True)
+    p = arg_parser()
     p.add_argument("--control", required=True)
-    p.add_argument("--log", required=True)
     p.add_argument("--ignore-forward", type=int, action="append", default=[],
                    help="never answer tcpip-forward for this port")
     p.add_argument("--mute-open", action="append", default=[],
@@ -385,12 +379,6 @@ if __name__ == "__main__":
     p.add_argument("--chatter-ms", type=int, default=0,
                    help="send an IGNORE packet this often")
     a = p.parse_args()
-    logging.basicConfig(filename=a.log, level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s "
-                        "%(message)s")
+    log_to(a.log)
     logging.getLogger("asyncssh").setLevel(logging.WARNING)
-    try:
-        asyncio.run(main(a))
-    except Exception:
-        log.exception("server failed")
-        sys.exit(1)
+    run(main(a), log)

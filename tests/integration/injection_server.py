@@ -15,14 +15,13 @@ Without options it forwards like asyncssh_server.py. Run with
 /usr/bin/python3 (Debian's python3-asyncssh).
 """
 
-import argparse
 import asyncio
 import logging
-import os
 import signal
-import sys
 
 import asyncssh
+
+from script_server import arg_parser, log_to, run, write_pidfile
 
 log = logging.getLogger("injection_server")
 ARGS = None
@@ -96,9 +95,7 @@ async def main():
         authorized_client_keys=ARGS.authorized_keys, encoding=None,
         process_factory=run_exec, agent_forwarding=False,
         x11_forwarding=False, allow_scp=False, reuse_address=True)
-    with open(ARGS.pidfile + ".tmp", "w") as f:
-        f.write("%d\n" % os.getpid())
-    os.rename(ARGS.pidfile + ".tmp", ARGS.pidfile)
+    write_pidfile(ARGS.pidfile)
     log.info("listening on 127.0.0.1:%d", ARGS.port)
     await stop
     server.close()
@@ -106,21 +103,10 @@ async def main():
 
 
 if __name__ == "__main__":
-    p = argparse.ArgumentParser()
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--host-key", required=True)
-    p.add_argument("--authorized-keys", required=True)
-    p.add_argument("--pidfile", required=True)
-    p.add_argument("--log", required=True)
+    p = arg_parser()
     p.add_argument("--disconnect-file")
     p.add_argument("--exec-file")
     p.add_argument("--bound-port", type=int)
     ARGS = p.parse_args()
-    logging.basicConfig(filename=ARGS.log, level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s "
-                        "%(message)s")
-    try:
-        asyncio.run(main())
-    except Exception:
-        log.exception("server failed")
-        sys.exit(1)
+    log_to(ARGS.log)
+    run(main(), log)

@@ -278,7 +278,17 @@ def http_get(port, host, path="/", sni=None, headers=None, timeout=10.0):
     Connection: close; read to EOF. Returns (status, {header: value},
     body), or (None, {}, b"") when the server closed without answering.
     """
-    s = open_conn(port, sni, timeout)
+    return http_exchange(open_conn(port, sni, timeout), host, path, headers,
+                         timeout)
+
+
+def http_exchange(s, host, path="/", headers=None, timeout=10.0):
+    """
+    On connected socket s (plain or TLS; closed here): GET path with the
+    Host header, Connection: close; read to EOF within timeout. Returns
+    (status, {header: value}, body), or (None, {}, b"") when the server
+    closed without answering.
+    """
     try:
         req = "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n" % (
             path, host)

@@ -25,28 +25,12 @@ import subprocess
 import types
 
 from faults import require_tool
-from harness import (REPO, Key, WaitTimeout, alloc_port, children, connect,
-                     descendants, kill_pids, log_tail, stop_popen,
-                     wait_until)
+from harness import REPO, children, kill_pids, wait_until
+from sshserver import ScriptServer, SshServer, authorized_text
 
 DROPBEAR = "/usr/sbin/dropbear"
 DROPBEARKEY = "/usr/bin/dropbearkey"
 ASYNCSSH_SERVER = REPO / "tests" / "integration" / "asyncssh_server.py"
-PYTHON = "/usr/bin/python3"
-
-
-def _banner_ready(proc, pidfile, port):
-    """True once the server wrote its pid file and sends an SSH banner."""
-    if proc.poll() is not None:
-        raise WaitTimeout("server exited with %s" % proc.returncode)
-    if not os.path.exists(pidfile):
-        return False
-    s = connect(port, timeout=2.0)
-    try:
-        s.settimeout(2.0)
-        return s.recv(64).startswith(b"SSH-2.0-")
-    finally:
-        s.close()
 
 
 # ---------------------------------------------------------------------------
@@ -98,8 +82,7 @@ class TestAccount:
         os.chmod(world.dir, 0o711)
 
     def set_authorized(self, keys):
-        self.authorized_keys.write_text("".join(
-            (k.pub_line if isinstance(k, Key) else k) + "\n" for k in keys))
+        self.authorized_keys.write_text(authorized_text(keys))
         os.chown(self.authorized_keys, self.uid, self.gid)
         os.chmod(self.authorized_keys, 0o600)
 
@@ -130,7 +113,7 @@ class TestAccount:
 # Dropbear
 
 
-class Dropbear:
+class Dropbear(SshServer):
     """
     /usr/sbin/dropbear -F -E on an allocated loopback port with its own
     ed25519 host key (dropbearkey) and log. Each connection is served by
@@ -140,6 +123,8 @@ class Dropbear:
     a temp dir in a private mount namespace), or a TestAccount.
     keepalive: seconds for -K (0: Dropbear sends no keepalives).
     """
+
+    KIND = "dropbear"
 
     def __init__(self, world, name, authorized=(), account=None,
                  keepalive=0, extra=()):
@@ -185,13 +170,8 @@ class Dropbear:
         if self.account is not None:
             self.account.set_authorized(keys)
             return
-        self.authorized_keys.write_text("".join(
-            (k.pub_line if isinstance(k, Key) else k) + "\n" for k in keys))
+        self.authorized_keys.write_text(authorized_text(keys))
         os.chmod(self.authorized_keys, 0o600)
-
-    def known_hosts_line(self, key=None, host="127.0.0.1", port=None):
-        key = key or self.host_key
-        return "[%s]:%d %s" % (host, port or self.port, key.pub_line)
 
     def _argv(self):
         argv = [DROPBEAR, "-F", "-E", "-s", "-p", "127.0.0.1:%d" % self.port,
@@ -208,50 +188,10 @@ class Dropbear:
                 "-c", 'mount --bind "$1" "$2" && shift 2 && exec "$@"',
                 "sh", str(self.home), self.real_home] + argv
 
-    def start(self, tries=5):
-        fixed = self.port is not None
-        last = None
-        for _ in range(1 if fixed else tries):
-            if not fixed:
-                self.port = alloc_port()
-            try:
-                self.pidfile.unlink()
-            except FileNotFoundError:
-                pass
-            lf = open(self.log, "ab")
-            try:
-                self.proc = subprocess.Popen(self._argv(),
-                                             stdin=subprocess.DEVNULL,
-                                             stdout=lf, stderr=lf)
-            finally:
-                lf.close()
-            try:
-                wait_until(lambda: _banner_ready(self.proc, self.pidfile,
-                                                 self.port), 10,
-                           "dropbear %s ready on port %d" %
-                           (self.name, self.port))
-                return self
-            except WaitTimeout as e:
-                last = e
-                stop_popen(self.proc)
-                busy = "Address already in use" in log_tail(self.log, 20)
-                if not busy or fixed:
-                    break
-        raise AssertionError("dropbear %s did not start: %s\n%s" %
-                             (self.name, last, log_tail(self.log, 30)))
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def session_pids(self):
-        """The per-connection dropbear processes (and their children)."""
-        if not self.running():
-            return []
-        return descendants(self.proc.pid)
+    def _launch(self):
+        with open(self.log, "ab") as lf:
+            return subprocess.Popen(self._argv(), stdin=subprocess.DEVNULL,
+                                    stdout=lf, stderr=lf)
 
     def connection_pids(self):
         """Only the per-connection dropbear processes."""
@@ -259,38 +199,12 @@ class Dropbear:
             return []
         return children(self.proc.pid)
 
-    def kill_sessions(self, sig=signal.SIGTERM, timeout=5.0):
-        pids = self.session_pids()
-        if pids:
-            kill_pids(pids, sig, timeout, "dropbear %s sessions" % self.name)
-        return pids
-
-    def stop(self):
-        """Stop the listener and every connection it forked."""
-        if self.proc is None:
-            return
-        pids = self.session_pids()
-        stop_popen(self.proc)
-        if pids:
-            kill_pids(pids, signal.SIGTERM, 5.0,
-                      "dropbear %s sessions" % self.name)
-
-    def restart(self):
-        self.stop()
-        return self.start()
-
-    def log_text(self):
-        try:
-            return self.log.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
 
 # ---------------------------------------------------------------------------
 # AsyncSSH
 
 
-class AsyncSSHServer:
+class AsyncSSHServer(ScriptServer):
     """
     asyncssh_server.py under /usr/bin/python3 on an allocated loopback
     port: one process serves every connection. keepalive: the server's
@@ -298,93 +212,27 @@ class AsyncSSHServer:
     gives itself (default python3).
     """
 
+    KIND = "asyncssh"
+    SCRIPT = ASYNCSSH_SERVER
+
     def __init__(self, world, name, authorized=(), keepalive=0,
                  keepalive_count=3, comm=None, debug=0):
-        self.world = world
-        self.name = name
-        self.dir = world.dir / name
-        self.dir.mkdir()
-        self.log = self.dir / "asyncssh.log"
-        self.out = self.dir / "asyncssh.stderr"
-        self.pidfile = self.dir / "asyncssh.pid"
-        self.authorized_keys = self.dir / "authorized_keys"
         self.keepalive = keepalive
         self.keepalive_count = keepalive_count
         self.comm = comm
         self.debug = debug
-        self.port = None
-        self.proc = None
-        self.user = pwd.getpwuid(os.getuid()).pw_name
-        self.host_key = Key(self.dir / "host_ed25519",
-                            comment="%s-host" % name)
-        self.set_authorized(authorized)
-        world.add_log("asyncssh %s log" % name, self.log, 60)
-        world.add_log("asyncssh %s stderr" % name, self.out, 20)
+        super().__init__(world, name, authorized)
 
-    def set_authorized(self, keys):
-        self.authorized_keys.write_text("".join(
-            (k.pub_line if isinstance(k, Key) else k) + "\n" for k in keys))
-
-    def known_hosts_line(self, key=None, host="127.0.0.1", port=None):
-        key = key or self.host_key
-        return "[%s]:%d %s" % (host, port or self.port, key.pub_line)
-
-    def start(self, tries=5):
-        fixed = self.port is not None
-        last = None
-        for _ in range(1 if fixed else tries):
-            if not fixed:
-                self.port = alloc_port()
-            try:
-                self.pidfile.unlink()
-            except FileNotFoundError:
-                pass
-            argv = [PYTHON, str(ASYNCSSH_SERVER), "--port", str(self.port),
-                    "--host-key", self.host_key.path,
-                    "--authorized-keys", str(self.authorized_keys),
-                    "--pidfile", str(self.pidfile), "--log", str(self.log)]
-            if self.keepalive:
-                argv += ["--keepalive", str(self.keepalive),
-                         "--keepalive-count", str(self.keepalive_count)]
-            if self.comm:
-                argv += ["--comm", self.comm]
-            if self.debug:
-                argv += ["--debug", str(self.debug)]
-            of = open(self.out, "ab")
-            try:
-                self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                             stdout=of, stderr=of)
-            finally:
-                of.close()
-            try:
-                wait_until(lambda: _banner_ready(self.proc, self.pidfile,
-                                                 self.port), 15,
-                           "asyncssh %s ready on port %d" %
-                           (self.name, self.port))
-                return self
-            except WaitTimeout as e:
-                last = e
-                stop_popen(self.proc)
-                busy = "Address already in use" in (log_tail(self.log, 20) +
-                                                    log_tail(self.out, 20))
-                if not busy or fixed:
-                    break
-        raise AssertionError("asyncssh %s did not start: %s\n%s\n%s" %
-                             (self.name, last, log_tail(self.log, 30),
-                              log_tail(self.out, 30)))
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def session_pids(self):
-        """No per-connection processes: only the commands it runs."""
-        if not self.running():
-            return []
-        return descendants(self.proc.pid)
+    def _args(self):
+        argv = []
+        if self.keepalive:
+            argv += ["--keepalive", str(self.keepalive),
+                     "--keepalive-count", str(self.keepalive_count)]
+        if self.comm:
+            argv += ["--comm", self.comm]
+        if self.debug:
+            argv += ["--debug", str(self.debug)]
+        return argv
 
     def kill_sessions(self, sig=signal.SIGUSR1, timeout=5.0):
         """Abort every connection (the server's SIGUSR1); wait until it
@@ -396,45 +244,28 @@ class AsyncSSHServer:
                    self.name)
         return [self.proc.pid]
 
-    def stop(self):
-        if self.proc is None:
-            return
-        stop_popen(self.proc)
-
-    def restart(self):
-        self.stop()
-        return self.start()
-
-    def log_text(self):
-        try:
-            return self.log.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
 
 # ---------------------------------------------------------------------------
 # Factories (registered for cleanup like world.sshd())
 
 
-def dropbear(world, name="dropbear1", authorized=None, start=True, **kw):
+def _server(world, cls, name, authorized, start, **kw):
+    """A cls server accepting `authorized` (default: the world's user
+    key), stopped at cleanup; started unless start is False."""
     if authorized is None:
         authorized = [world.user_key]
-    d = Dropbear(world, name, authorized, **kw)
-    world.on_cleanup(d.stop)
-    if start:
-        d.start()
-    return d
+    srv = cls(world, name, authorized, **kw)
+    world.on_cleanup(srv.stop)
+    return srv.start() if start else srv
+
+
+def dropbear(world, name="dropbear1", authorized=None, start=True, **kw):
+    return _server(world, Dropbear, name, authorized, start, **kw)
 
 
 def asyncssh_server(world, name="asyncssh1", authorized=None, start=True,
                     **kw):
-    if authorized is None:
-        authorized = [world.user_key]
-    a = AsyncSSHServer(world, name, authorized, **kw)
-    world.on_cleanup(a.stop)
-    if start:
-        a.start()
-    return a
+    return _server(world, AsyncSSHServer, name, authorized, start, **kw)
 
 
 def account(world, keys=None):

@@ -15,9 +15,7 @@ from pathlib import Path
 
 import pytest
 
-import apps
-from harness import (alloc_port, connect, echo_roundtrip, recv_exact,
-                     run_cli, wait_until)
+from harness import connect, echo_roundtrip, recv_exact, run_cli, wait_until
 
 # AuthorizedKeysCommand for the slow-lookup test: waits the seconds in
 # file $1 (a slow LDAP or HTTP key lookup), then prints the keys in $2.
@@ -62,13 +60,9 @@ EXPECT = {
 
 
 def one_tunnel(world, sshd, backoff_max="20s", **server_over):
-    echo = world.app(apps.EchoServer())
-    rport = alloc_port()
-    servers = {"s1": world.server_cfg(sshd, **server_over)}
-    cfg, _ = world.write_config(servers, [
-        {"name": "t1", "server": "s1", "remote": rport, "local": echo.local},
-    ], backoff={"initial": "500ms", "max": backoff_max})
-    return world.daemon(cfg), rport
+    up = world.bring_up(world.server_cfg(sshd, **server_over), wait=None,
+                        backoff={"initial": "500ms", "max": backoff_max})
+    return up.daemon, up.remote
 
 
 def checksummed_echo(port, size):

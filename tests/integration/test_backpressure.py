@@ -14,7 +14,7 @@ import time
 import pytest
 
 import apps
-from harness import REPO, alloc_port, connect, recv_until_eof, wait_until
+from harness import REPO, connect, recv_until_eof, wait_until
 
 MiB = 1 << 20
 TOTAL = 64 * MiB
@@ -84,15 +84,8 @@ def release_build(monkeypatch):
 
 
 def start(world, app):
-    sshd = world.sshd("sshd1")
-    rport = alloc_port()
-    cfg, _ = world.write_config(
-        {"s1": world.server_cfg(sshd)},
-        [{"name": "t1", "server": "s1", "remote": rport,
-          "local": app.local}])
-    d = world.daemon(cfg)
-    d.wait_tunnel("t1", "up", 10)
-    return d, rport
+    up = world.bring_up(app=app)
+    return up.daemon, up.remote
 
 
 def settled(read_count, quiet=1.0, timeout=30.0, what="writer to stall"):

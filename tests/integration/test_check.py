@@ -174,8 +174,9 @@ def _case_dup_remote(t, d):
 
 def _case_unknown_server(t, d):
     t = edit(t, "    server: s2\n", "    server: s9\n")
-    return t, [pos(t, "s9") + ('tunnel "other" names unknown server "s9" '
-                               '(known: s1, s2)',)]
+    # The value after "server: " (a bare "s9" may occur in a random key).
+    return t, [pos(t, "    server: s9\n", offset=12) + (
+        'tunnel "other" names unknown server "s9" (known: s1, s2)',)]
 
 
 def _case_missing_identity(t, d):

@@ -20,8 +20,7 @@ import os
 import socket
 import threading
 
-import apps
-from harness import alloc_port, connect, recv_exact, wait_until
+from harness import connect, recv_exact
 
 STREAMS = 8
 STREAM_BYTES = 3 << 20
@@ -84,16 +83,11 @@ def test_new_connection_while_the_link_is_congested(world):
     sshd = world.sshd("s")
     relay = OneWayRelay(sshd.port)
     world.on_cleanup(relay.close)
-    echo = world.app(apps.EchoServer())
-    rport = alloc_port()
     kh = world.known_hosts(sshd.known_hosts_line(port=relay.port))
     srv = world.server_cfg(sshd, known_hosts=kh, port=relay.port,
                            keepalive="30s")
-    cfg, _ = world.write_config({"s1": srv}, [
-        {"name": "t1", "server": "s1", "remote": rport,
-         "local": echo.local}])
-    d = world.daemon(cfg)
-    d.wait_all_up(10)
+    up = world.bring_up(srv)
+    d, rport = up.daemon, up.remote
 
     # Eight echo connections (open: one round trip each); then stop the
     # daemon's direction and pour data through them: the echoed bytes

@@ -18,7 +18,8 @@ import time
 
 import apps
 import harness
-from faults import cpu_seconds, fd_count, observe, require_tool, tcp_listening
+from faults import cpu_seconds, fd_count, require_tool, tcp_listening
+from harness import observe
 
 # The daemon's fd limit: its own fds (epoll, signalfd, control, SSH socket,
 # netlink, ...) plus a few dozen bridges.

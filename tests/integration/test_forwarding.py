@@ -31,11 +31,8 @@ def start_daemon(world, tunnels, servers=None, sshd=None):
 
 
 def one_tunnel(world, app, remote=None, name="t1"):
-    rport = alloc_port() if remote is None else remote
-    d, cfg = start_daemon(world, [{"name": name, "server": "s1",
-                                   "remote": rport, "local": app.local}])
-    d.wait_tunnel(name, "up", 10)
-    return d, rport
+    up = world.bring_up(app=app, remote=remote, name=name)
+    return up.daemon, up.remote
 
 
 def test_four_tunnels_on_two_servers(world):

@@ -28,21 +28,17 @@ allocation-failure paths inside libssh2.
 
 import re
 import socket
-import subprocess
 import time
 
 import pytest
 
 import apps
-import servers
-from faults import (LogWatcher, cpu_seconds, observe, report, rss_bytes,
-                    try_echo)
-from harness import (REPO, Key, alloc_port, release_bin, stop_popen,
-                     wait_until)
+from faults import LogWatcher, cpu_seconds, report, rss_bytes, try_echo
+from harness import REPO, alloc_port, observe, release_bin, wait_until
+from sshserver import ScriptServer
 
 MiB = 1 << 20
 HOSTILE = REPO / "tests" / "integration" / "hostile_server.py"
-PYTHON = "/usr/bin/python3"
 # Fast liveness: the request deadline is max(connect_timeout,
 # keepalive x keepalive_count) = 3 s.
 LIVE = {"keepalive": "1s", "keepalive_count": 3, "connect_timeout": "2s"}
@@ -53,55 +49,24 @@ RSS_MARGIN = 16 * MiB
 MEMORY_MSG = "the server made libssh2 hold more than 16MiB"
 
 
-class HostileServer:
+class HostileServer(ScriptServer):
     """hostile_server.py on an allocated loopback port; command() talks
     to its control socket."""
 
+    KIND = "hostile"
+    SCRIPT = HOSTILE
+
     def __init__(self, world, name="hostile", ignore_forward=(), extra=()):
-        self.world = world
-        self.name = name
-        self.dir = world.dir / name
-        self.dir.mkdir()
-        self.log = self.dir / "hostile.log"
-        self.out = self.dir / "hostile.stderr"
-        self.pidfile = self.dir / "hostile.pid"
+        super().__init__(world, name, [world.user_key])
         self.control = self.dir / "control.sock"
-        self.authorized_keys = self.dir / "authorized_keys"
-        self.authorized_keys.write_text(world.user_key.pub_line + "\n")
-        self.host_key = Key(self.dir / "host_ed25519",
-                            comment="%s-host" % name)
         self.ignore_forward = list(ignore_forward)
         self.extra = list(extra)
-        self.user = world.user
-        self.port = None
-        self.proc = None
-        world.add_log("hostile %s log" % name, self.log, 60)
-        world.add_log("hostile %s stderr" % name, self.out, 20)
 
-    def known_hosts_line(self):
-        return "[127.0.0.1]:%d %s" % (self.port, self.host_key.pub_line)
-
-    def start(self):
-        self.port = alloc_port()
-        argv = [PYTHON, str(HOSTILE), "--port", str(self.port),
-                "--host-key", self.host_key.path,
-                "--authorized-keys", str(self.authorized_keys),
-                "--pidfile", str(self.pidfile), "--control",
-                str(self.control), "--log", str(self.log)]
+    def _args(self):
+        argv = ["--control", str(self.control)]
         for p in self.ignore_forward:
             argv += ["--ignore-forward", str(p)]
-        argv += self.extra
-        with open(self.out, "ab") as of:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                         stdout=of, stderr=of)
-        wait_until(lambda: servers._banner_ready(self.proc, self.pidfile,
-                                                 self.port), 15,
-                   "hostile server ready on port %d" % self.port)
-        return self
-
-    def stop(self):
-        if self.proc is not None:
-            stop_popen(self.proc)
+        return argv + self.extra
 
     def command(self, line, timeout=120.0):
         """Send one command; return its reply (asserting "ok")."""
@@ -121,12 +86,6 @@ class HostileServer:
         reply = buf.decode().strip()
         assert reply.startswith("ok"), "hostile %r: %r" % (line, reply)
         return reply.split()[1:]
-
-    def log_text(self):
-        try:
-            return self.log.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
 
 
 def hostile(world, **kw):

@@ -42,14 +42,10 @@ def keyscan(sshd, ktype):
 def bring_up(world, sshd, known_hosts=None, identity=None, backoff=None,
              **over):
     """One echo tunnel on sshd; returns (daemon, config path, remote)."""
-    echo = world.app(apps.EchoServer())
-    rport = alloc_port()
     srv = world.server_cfg(sshd, known_hosts=known_hosts, identity=identity,
                            **over)
-    cfg, _ = world.write_config({"s1": srv}, [
-        {"name": "t1", "server": "s1", "remote": rport, "local": echo.local},
-    ], backoff=backoff)
-    return world.daemon(cfg), cfg, rport
+    up = world.bring_up(srv, backoff=backoff, wait=None)
+    return up.daemon, up.config, up.remote
 
 
 def hostkey_lines(d):

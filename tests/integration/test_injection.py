@@ -12,18 +12,14 @@ control socket: the table must be safe whatever the JSON holds.
 """
 
 import json
-import os
 import re
-import socket
-import subprocess
-import threading
 
 import pytest
 
 import apps
 import harness
-from harness import REPO, Key, alloc_port, stop_popen, wait_until
-from servers import PYTHON, _banner_ready
+from harness import REPO, alloc_port, wait_until
+from sshserver import ScriptServer
 
 INJECTION_SERVER = REPO / "tests" / "integration" / "injection_server.py"
 
@@ -40,55 +36,23 @@ LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3} tunnels\[\d+\]: "
 LINE_MAX = 4096 + 200
 
 
-class InjectionServer:
-    """injection_server.py on an allocated loopback port."""
+class InjectionServer(ScriptServer):
+    """injection_server.py on an allocated loopback port; opts become its
+    --options."""
+
+    KIND = "injection"
+    SCRIPT = INJECTION_SERVER
 
     def __init__(self, world, name="hostile", **opts):
-        self.world = world
-        self.name = name
-        self.dir = world.dir / name
-        self.dir.mkdir()
-        self.log = self.dir / "server.log"
-        self.out = self.dir / "server.stderr"
-        self.pidfile = self.dir / "server.pid"
-        self.authorized_keys = self.dir / "authorized_keys"
-        self.authorized_keys.write_text(world.user_key.pub_line + "\n")
-        self.host_key = Key(self.dir / "host_ed25519", comment=name)
+        super().__init__(world, name, [world.user_key])
         self.opts = opts
-        self.port = None
-        self.proc = None
-        world.add_log("injection server %s log" % name, self.log, 40)
-        world.add_log("injection server %s stderr" % name, self.out, 20)
+        world.on_cleanup(self.stop)
 
-    def known_hosts_line(self, key=None, host="127.0.0.1", port=None):
-        return "[%s]:%d %s" % (host, port or self.port,
-                               self.host_key.pub_line)
-
-    def start(self):
-        self.port = alloc_port()
-        argv = [PYTHON, str(INJECTION_SERVER), "--port", str(self.port),
-                "--host-key", self.host_key.path,
-                "--authorized-keys", str(self.authorized_keys),
-                "--pidfile", str(self.pidfile), "--log", str(self.log)]
+    def _args(self):
+        argv = []
         for k, v in self.opts.items():
             argv += ["--" + k.replace("_", "-"), str(v)]
-        with open(self.out, "ab") as of:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                         stdout=of, stderr=of)
-        self.world.on_cleanup(self.stop)
-        wait_until(lambda: _banner_ready(self.proc, self.pidfile, self.port),
-                   15, "injection server ready on port %d" % self.port)
-        return self
-
-    def stop(self):
-        if self.proc is not None:
-            stop_popen(self.proc)
-
-    def log_text(self):
-        try:
-            return self.log.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        return argv
 
 
 def hostile_file(world, name, text):
@@ -210,35 +174,6 @@ def test_remote_zero_bad_port(world, port):
     assert d.server("s1", st)["connects"] >= 2
 
 
-class FakeDaemon:
-    """Answers every connection on a unix socket with one document."""
-
-    def __init__(self, path, doc):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(str(path))
-        self.sock.listen(4)
-        self.data = doc.encode()
-        self.t = threading.Thread(target=self._run, daemon=True)
-        self.t.start()
-
-    def _run(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            with c:
-                c.sendall(self.data)
-
-    def stop(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
-        self.t.join(5)
-
-
 def test_status_table_sanitises_any_document(world):
     # Whatever the daemon's JSON carries (a daemon of another version, a
     # hole in its own sanitising), the table prints one safe line a row.
@@ -258,8 +193,8 @@ def test_status_table_sanitises_any_document(world):
                         "bytes_out": 0, "last_error": evil}],
            "reload_error": evil}
     # As the daemon writes it: UTF-8 as is, \u00XX for control bytes.
-    fake = FakeDaemon(control, json.dumps(doc, ensure_ascii=False))
-    world.on_cleanup(fake.stop)
+    world.app(apps.FakeControl(control, json.dumps(
+        doc, ensure_ascii=False).encode()))
     table = status_table(cfg)
     assert_clean_text(table, "tunnels status", 800)
     lines = table.splitlines()

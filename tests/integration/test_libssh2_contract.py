@@ -11,15 +11,14 @@ docs/libssh2.md before changing the engine or the test.
 
 import os
 import select
-import signal
 import socket
 import subprocess
 import threading
-import time
 
 import pytest
 
 import harness
+import servers
 
 BIN_DIR = harness.REPO / "build" / "libssh2-tests"
 _built = False
@@ -289,44 +288,11 @@ def test_probe_session_channel(world):
     assert log.count("no more sessions") >= 5, log
 
 
-class Dropbear:
-    """
-    dropbear on an allocated loopback port. It reads authorized_keys only
-    from the account's home: a private mount namespace puts ours over
-    ~/.ssh for this process alone.
-    """
-
-    def __init__(self, world):
-        self.dir = world.dir / "dropbear"
-        (self.dir / "ssh").mkdir(parents=True)
-        (self.dir / "ssh").chmod(0o700)
-        ak = self.dir / "ssh" / "authorized_keys"
-        ak.write_text(world.user_key.pub_line + "\n")
-        ak.chmod(0o600)
-        subprocess.run(["dropbearkey", "-t", "ed25519", "-f",
-                        str(self.dir / "hostkey")], check=True,
-                       capture_output=True)
-        self.log = self.dir / "log"
-        world.add_log("dropbear log", self.log)
-        home = os.path.expanduser("~" + world.user)
-        self.port = harness.alloc_port()
-        self.proc = subprocess.Popen(
-            ["unshare", "-m", "--propagation", "private", "sh", "-c",
-             'mount --bind "$0" "$1" && exec dropbear -F -E -s -p "$2" '
-             '-r "$3"', str(self.dir / "ssh"), home + "/.ssh",
-             "127.0.0.1:%d" % self.port, str(self.dir / "hostkey")],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=open(self.log, "w"))
-        world.on_cleanup(lambda: harness.stop_popen(self.proc))
-        harness.wait_until(lambda: harness.is_listening(self.port), 5,
-                           "dropbear listening")
-
-
 def test_probe_channel_of_unknown_type_dropbear(world):
     """Rule 9 on Dropbear: refused as an unknown type, nothing logged."""
     if os.geteuid() != 0:
         pytest.fail("needs root (a mount namespace for authorized_keys)")
-    db = Dropbear(world)
+    db = servers.dropbear(world)
     out = run(world, "probe", db.port, "unknown", 20, "refused")
     assert "unknown channel type" in out
     harness.wait_until(lambda: "Exit (" in db.log.read_text(), 5,
@@ -363,13 +329,8 @@ def test_daemon_under_frequent_rekeys(world, echo, monkeypatch):
     host-key blob per re-key at exit (rule 7; test_rekeys pins it)."""
     monkeypatch.setenv("TUNNELS_BIN", harness.release_bin())
     srv = world.sshd("rekey", extra=["RekeyLimit 1M"])
-    rport = harness.alloc_port()
-    cfg, _ = world.write_config(
-        {"s1": world.server_cfg(srv)},
-        [{"name": "t1", "server": "s1", "remote": rport,
-          "local": echo.local}])
-    d = world.daemon(cfg)
-    d.wait_tunnel("t1", "up", 10)
+    up = world.bring_up(srv, app=echo)
+    d, rport = up.daemon, up.remote
     results = [None] * 4
     threads = [threading.Thread(target=_echo_bulk,
                                 args=(rport, 6 << 20, results, i))

@@ -9,26 +9,15 @@ import socket
 
 import pytest
 
-import apps
-from harness import (alloc_port, connect, echo_ok, is_refused, recv_exact,
-                     run_cli, wait_until)
-
-
-def bring_up(world):
-    sshd = world.sshd("sshd1")
-    echo = world.app(apps.EchoServer())
-    rport = alloc_port()
-    cfg, _ = world.write_config({"s1": world.server_cfg(sshd)}, [
-        {"name": "t1", "server": "s1", "remote": rport, "local": echo.local}])
-    d = world.daemon(cfg)
-    d.wait_tunnel("t1", "up", 10)
-    return sshd, d, cfg, rport
+from harness import (connect, echo_ok, is_refused, recv_exact, run_cli,
+                     wait_until)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT],
                          ids=["SIGTERM", "SIGINT"])
-def test_signal_exits_zero_and_releases_port(world, sig):
-    sshd, d, cfg, rport = bring_up(world)
+def test_signal_exits_zero_and_releases_port(bring_up, sig):
+    up = bring_up()
+    d, cfg, rport = up.daemon, up.config, up.remote
     # An open, bridged connection at the time of the signal.
     s = connect(rport)
     s.sendall(b"before\n")
@@ -56,8 +45,9 @@ def test_signal_exits_zero_and_releases_port(world, sig):
         r.returncode, r.stdout, r.stderr)
 
 
-def test_session_killed_reconnects(world):
-    sshd, d, cfg, rport = bring_up(world)
+def test_session_killed_reconnects(bring_up):
+    up = bring_up()
+    sshd, d, cfg, rport = up.sshd, up.daemon, up.config, up.remote
     assert echo_ok(rport)
     assert d.server("s1")["connects"] == 1
 

@@ -16,24 +16,19 @@ import subprocess
 
 import pytest
 
-import apps
 import faults
-from faults import (DEAD_S, FAST_BACKOFF, Relay, observe, retry_delays,
-                    server_cfg, try_echo)
-from harness import (alloc_port, children, connect, echo_ok, is_refused, pid_alive,
-                     stop_popen, wait_until)
+from faults import (DEAD_S, FAST_BACKOFF, Relay, retry_delays, server_cfg,
+                    try_echo)
+from harness import (alloc_port, children, connect, echo_ok, is_refused,
+                     observe, pid_alive, stop_popen, wait_until)
 
 TIMEOUT = 15
 
 
 def one_tunnel(world, srv, backoff=FAST_BACKOFF, **kw):
     """Config with server s1 and tunnel t1 to a new echo app; the daemon."""
-    echo = world.app(apps.EchoServer())
-    rport = alloc_port()
-    cfg, _ = world.write_config({"s1": srv}, [
-        {"name": "t1", "server": "s1", "remote": rport, "local": echo.local}],
-        backoff=backoff)
-    return world.daemon(cfg, **kw), cfg, rport
+    up = world.bring_up(srv, backoff=backoff, wait=None, daemon_kw=kw)
+    return up.daemon, up.config, up.remote
 
 
 def proc_start_time(pid):
@@ -151,11 +146,8 @@ def test_reclaim_spares_live_sshd_named_process_with_wrong_start(world):
     blocker = listener(rport)       # the server cannot listen there
     world.on_cleanup(blocker.close)
     seed_state(world, sshd, [(victim.pid, wrong, "sshd")])
-    echo = world.app(apps.EchoServer())
-    cfg, _ = world.write_config({"s1": server_cfg(world, sshd)}, [
-        {"name": "t1", "server": "s1", "remote": rport, "local": echo.local}],
-        backoff=FAST_BACKOFF)
-    d = world.daemon(cfg)
+    d = world.bring_up(server_cfg(world, sshd), remote=rport,
+                       backoff=FAST_BACKOFF, wait=None).daemon
 
     other = "server-side pid %d is another process now (sshd)" % victim.pid
     wait_until(lambda: other in d.log_text(), TIMEOUT,
@@ -190,11 +182,8 @@ def test_reclaim_never_ends_a_remembered_process_of_unknown_name(world):
     blocker = listener(rport)
     world.on_cleanup(blocker.close)
     seed_state(world, sshd, [(victim.pid, start, "sleep")])
-    echo = world.app(apps.EchoServer())
-    cfg, _ = world.write_config({"s1": server_cfg(world, sshd)}, [
-        {"name": "t1", "server": "s1", "remote": rport, "local": echo.local}],
-        backoff=FAST_BACKOFF)
-    d = world.daemon(cfg)
+    d = world.bring_up(server_cfg(world, sshd), remote=rport,
+                       backoff=FAST_BACKOFF, wait=None).daemon
     st = d.wait_status(lambda st: d.tunnel("t1", st).get("waiting_reason")
                        == "stale_session_server_keepalive", TIMEOUT,
                        "t1 waiting: a remembered process not ours to end")

@@ -9,10 +9,8 @@ AsyncSSH get the same check in test_servers.py.
 """
 
 import harness
-from faults import KEEPALIVE_S, observe, report, server_cfg, wait_serving
-
-import apps
-from harness import alloc_port, wait_until
+from faults import KEEPALIVE_S, report, server_cfg, wait_serving
+from harness import observe, wait_until
 
 
 class InfoSshd(harness.Sshd):
@@ -30,12 +28,8 @@ def test_idle_link_adds_no_server_log_lines(world):
     sshd = InfoSshd(world, "quiet", [world.user_key])
     world.on_cleanup(sshd.stop)
     sshd.start()
-    echo = world.app(apps.EchoServer())
-    rport = alloc_port()
-    cfg, _ = world.write_config({"s1": server_cfg(world, sshd)}, [
-        {"name": "t1", "server": "s1", "remote": rport,
-         "local": echo.local}])
-    d = world.daemon(cfg)
+    up = world.bring_up(server_cfg(world, sshd), wait=None)
+    d, rport = up.daemon, up.remote
     wait_serving(d, rport, 10)
     # MaxSessions 0 refuses the reclaim's exec channel (logged once, at
     # connect); the window starts after it.

@@ -117,8 +117,15 @@ def home(net, ct, steps):
     (root / "root" / "step2.sh").write_text(
         "cd /root\n" + block.replace("REPOSITORY-URL", "/src"))
     # The host's downloaded packages are apt's cache (verified as usual).
-    env_os = dict(env, SDTEST_ONESHOT_ARGS=(
-        "--bind-ro=%s:/src --bind=/var/cache/apt/archives" % REPO))
+    binds = "--bind-ro=%s:/src --bind=/var/cache/apt/archives" % REPO
+    # In a git worktree .git names the repository's common dir elsewhere:
+    # the clone in the container reads it at the same path.
+    common = subprocess.run(["git", "-C", str(REPO), "rev-parse",
+                             "--path-format=absolute", "--git-common-dir"],
+                            capture_output=True, text=True).stdout.strip()
+    if common and not common.startswith(str(REPO) + os.sep):
+        binds += " --bind-ro=%s" % common
+    env_os = dict(env, SDTEST_ONESHOT_ARGS=binds)
     log = world.dir / "home-step2.log"
     world.add_log("home step 2", log, 80)
     r = subprocess.run([str(SDTEST), "oneshot", *ENV, "/bin/sh", "-e",

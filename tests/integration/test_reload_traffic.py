@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 import random
-import signal
 import socket
 import struct
 import subprocess
@@ -34,10 +33,9 @@ import threading
 import time
 
 import apps
-from faults import cpu_seconds, fd_count, observe, require_tool
-from harness import (alloc_port, connect, is_listening, is_refused,
-                     recv_exact, recv_until_eof, run_cli, to_yaml,
-                     wait_until)
+from faults import cpu_seconds, fd_count, require_tool
+from harness import (alloc_port, connect, is_listening, is_refused, observe,
+                     recv_exact, recv_until_eof, run_cli, to_yaml, wait_until)
 
 
 # ---------------------------------------------------------------------------
@@ -156,18 +154,8 @@ def write_atomic(path, text):
 
 def do_reload(world, d, cfg, how):
     """Reload by SIGHUP or `tunnels reload`; assert it was applied."""
-    before = d.status()["reloads"]
-    if how == "SIGHUP":
-        d.send_signal(signal.SIGHUP)
-        st = d.wait_status(lambda st: st["reloads"] > before, 20,
-                           "the reload to be applied")
-    else:
-        r = run_cli("reload", "-c", cfg, timeout=40)
-        assert r.returncode == 0, "tunnels reload: rc %d\n%s%s" % (
-            r.returncode, r.stdout, r.stderr)
-        st = d.status()
-    assert st["reload_error"] is None, st["reload_error"]
-    return st
+    assert str(cfg) == d.config, (cfg, d.config)
+    return d.reload("SIGHUP" if how == "SIGHUP" else "cli")
 
 
 def cfg_text(world, servers, tunnels, backoff, state_dir):
@@ -626,44 +614,8 @@ def test_control_fd_exhaustion(world, sshd):
         cpu, len(lines)))
 
 
-
 # ---------------------------------------------------------------------------
 # 6. `tunnels reload` signals only the process that serves the socket
-
-
-class FakeControl:
-    """A unix socket answering every client with a fixed status document
-    (what any process able to bind the control path could do)."""
-
-    def __init__(self, path, doc):
-        self.path = str(path)
-        self.doc = (json.dumps(doc) + "\n").encode()
-        self.served = 0
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(self.path)
-        self.sock.listen(8)
-        self._thread = threading.Thread(target=self._run, daemon=True,
-                                        name="fake-control")
-        self._thread.start()
-
-    def _run(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            with c:
-                c.sendall(self.doc)
-            self.served += 1
-
-    def close(self):
-        try:
-            self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.sock.close()
-        self._thread.join(5)
-        os.unlink(self.path)
 
 
 def test_reload_checks_peer_pid(world):
@@ -673,10 +625,10 @@ def test_reload_checks_peer_pid(world):
     control = world.dir / "control.sock"
     cfg = world.dir / "tunnels.yaml"
     cfg.write_text("control: %s\n" % control)
-    fake = FakeControl(control, {"version": "0.1.0", "pid": victim.pid,
-                                 "reloads": 0, "reload_error": None,
-                                 "servers": [], "tunnels": []})
-    world.on_cleanup(fake.close)
+    doc = {"version": "0.1.0", "pid": victim.pid, "reloads": 0,
+           "reload_error": None, "servers": [], "tunnels": []}
+    fake = world.app(apps.FakeControl(control,
+                                      (json.dumps(doc) + "\n").encode()))
     env_mainpid = os.environ.pop("MAINPID", None)
     try:
         r = run_cli("reload", "-c", cfg, timeout=45)

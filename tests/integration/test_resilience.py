@@ -21,22 +21,19 @@ import pytest
 import apps
 import faults
 from faults import (DEAD_S, DEFAULT_BACKOFF, FAST_BACKOFF, KEEPALIVE_S,
-                    LogWatcher, Relay, gaps, learned_session, observe,
-                    report, retry_delays, server_cfg, try_echo,
-                    wait_down, wait_reasons_logged, wait_serving)
-from harness import alloc_port, is_refused, pid_alive, wait_until
+                    LogWatcher, Relay, gaps, learned_session, report,
+                    retry_delays, server_cfg, try_echo, wait_down,
+                    wait_reasons_logged, wait_serving)
+from harness import alloc_port, is_refused, observe, pid_alive, wait_until
 
 
 def one_tunnel(world, srv, backoff=FAST_BACKOFF, name="daemon", binary=None,
                extra_env=None):
     """Config with one server s1 and one tunnel t1 to a new echo app."""
-    echo = world.app(apps.EchoServer())
-    rport = alloc_port()
-    cfg, _ = world.write_config({"s1": srv}, [
-        {"name": "t1", "server": "s1", "remote": rport, "local": echo.local}],
-        backoff=backoff)
-    d = world.daemon(cfg, name=name, binary=binary, extra_env=extra_env)
-    return d, cfg, rport
+    up = world.bring_up(srv, backoff=backoff, wait=None,
+                        daemon_kw={"name": name, "binary": binary,
+                                   "extra_env": extra_env})
+    return up.daemon, up.config, up.remote
 
 
 # Repeated failures are logged (with their delays) only at debug level.

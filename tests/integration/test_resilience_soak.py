@@ -17,9 +17,9 @@ import pytest
 
 import apps
 from faults import (DEFAULT_BACKOFF, FAST_BACKOFF, EchoTraffic, cpu_seconds,
-                    fd_count, observe, report, rss_bytes, server_cfg,
-                    try_echo, wait_serving)
-from harness import alloc_port, is_refused, release_bin, wait_until
+                    fd_count, report, rss_bytes, server_cfg, try_echo,
+                    wait_serving)
+from harness import alloc_port, is_refused, observe, release_bin, wait_until
 
 MiB = 1 << 20
 CYCLES = 100

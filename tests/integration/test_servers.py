@@ -30,10 +30,9 @@ import pytest
 
 import apps
 import servers
-from faults import (DEAD_S, FAST_BACKOFF, KEEPALIVE_S, Relay, observe,
-                    proc_state, report, server_cfg, try_echo, wait_down,
-                    wait_serving)
-from harness import (REPO, alloc_port, connect, is_refused, pid_alive,
+from faults import (DEAD_S, FAST_BACKOFF, KEEPALIVE_S, Relay, proc_state,
+                    report, server_cfg, try_echo, wait_down, wait_serving)
+from harness import (REPO, alloc_port, connect, is_refused, observe, pid_alive,
                      recv_exact, wait_until)
 
 MiB = 1 << 20
@@ -54,12 +53,8 @@ def cfg_for(world, srv, **over):
 
 
 def one_tunnel(world, srv_cfg, backoff=FAST_BACKOFF):
-    echo = world.app(apps.EchoServer())
-    rport = alloc_port()
-    cfg, _ = world.write_config({"s1": srv_cfg}, [
-        {"name": "t1", "server": "s1", "remote": rport,
-         "local": echo.local}], backoff=backoff)
-    return world.daemon(cfg), rport
+    up = world.bring_up(srv_cfg, backoff=backoff, wait=None)
+    return up.daemon, up.remote
 
 
 def echo_checked(port, size, results, i):

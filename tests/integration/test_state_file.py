@@ -15,13 +15,8 @@ import harness
 
 
 def start(world, sshd, state):
-    echo = world.app(apps.EchoServer())
-    remote = harness.alloc_port()
-    cfg, _ = world.write_config(
-        {"s1": world.server_cfg(sshd)},
-        [{"name": "t1", "server": "s1", "remote": remote,
-          "local": echo.local}], state_dir=str(state))
-    return world.daemon(cfg), remote
+    up = world.bring_up(sshd, wait=None, state_dir=str(state))
+    return up.daemon, up.remote
 
 
 def wait_saved(d, path):
@@ -81,3 +76,33 @@ def test_state_file_not_regular_is_ignored(world, sshd, kind):
     # The first save replaces it with a regular file.
     wait_saved(d, path)
     assert harness.echo_ok(remote)
+
+
+def test_clean_stops_are_not_remembered(world, sshd):
+    """A stop the server answers (sshd closes the connection as its
+    session process exits) leaves no record: restarts never pile up
+    "previous sessions", and no kill command ever runs (issue 12)."""
+    state = world.dir / "state"
+    state.mkdir(mode=0o700)
+    path = state / "tunnels.s1.session"
+    echo = world.app(apps.EchoServer())
+    remote = harness.alloc_port()
+    cfg, _ = world.write_config(
+        {"s1": world.server_cfg(sshd)},
+        [{"name": "t1", "server": "s1", "remote": remote,
+          "local": echo.local}], state_dir=str(state))
+    pids = []
+    for i in range(3):
+        d = world.daemon(cfg, name="daemon%d" % i)
+        d.wait_tunnel("t1", "up", 15)
+        pids.append(wait_saved(d, path))
+        assert harness.echo_ok(remote)
+        d.stop(timeout=5.0, expect=0)
+        log = d.log_text()
+        assert "remembered" not in log, log
+        assert "ending our stale server-side session" not in log, log
+        # Only the server line is left: no record of the ended session.
+        lines = path.read_text().splitlines()
+        assert len(lines) == 1 and lines[0] == "127.0.0.1 %d %s" % (
+            sshd.port, world.user), lines
+    assert len(set(pids)) == 3, pids

@@ -8,18 +8,12 @@ import os
 import shutil
 import subprocess
 
-import apps
-from harness import alloc_port, tunnels_bin
+from harness import tunnels_bin
 
 
-def test_status_without_permission_says_so(world):
-    sshd = world.sshd("sshd1")
-    echo = world.app(apps.EchoServer())
-    cfg, control = world.write_config({"s1": world.server_cfg(sshd)}, [
-        {"name": "t1", "server": "s1", "remote": alloc_port(),
-         "local": echo.local}])
-    d = world.daemon(cfg)
-    d.wait_all_up(10)
+def test_status_without_permission_says_so(world, bring_up):
+    up = bring_up()
+    cfg, control = up.config, up.daemon.control
     # Let another user reach the socket's directory and read the config,
     # so that only the socket's own mode stands in the way.
     os.chmod(world.dir, 0o711)

@@ -23,7 +23,8 @@ import pytest
 
 import apps
 import harness
-from harness import REPO, alloc_port, connect, recv_exact, wait_until
+from harness import (REPO, alloc_port, assert_quiet, connect, recv_exact,
+                     wait_until)
 
 SDTEST = REPO / "tests" / "systemd" / "sdtest.sh"
 UNIT = "tunnels.service"
@@ -423,7 +424,8 @@ def test_broken_config_at_start_no_restart_loop(configured, net):
         assert r.returncode != 0, "start with a broken config succeeded"
         p = ct.wait_props(UNIT, {"ActiveState": "failed"}, 10)
         # RestartSec is 500ms (test drop-in): a loop would show by now.
-        time.sleep(1.5)
+        assert_quiet(lambda: ct.prop(UNIT, "NRestarts") != "0", 1.5,
+                     "a restart of the unit", interval=0.3)
         p = ct.props(UNIT, "ActiveState", "Result", "ExecMainStatus",
                      "ExecMainCode", "NRestarts")
         assert p == {"ActiveState": "failed", "Result": "exit-code",

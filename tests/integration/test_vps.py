@@ -16,23 +16,20 @@ the README says, a second run that changes nothing, a tunnel added and one
 removed, a second home on the same VPS, and the script's refusals.
 """
 
-import hashlib
 import json
 import os
 import re
 import shutil
-import signal
 import socket
 import ssl
 import subprocess
-import time
 
 import pytest
 
 import faults
 import harness
 from harness import REPO, SSH, alloc_port, run_cli, wait_until
-from nginx_apps import HeaderEcho, parse_head
+from nginx_apps import HeaderEcho, http_exchange
 from test_systemd import Container
 
 SDTEST = REPO / "tests" / "systemd" / "sdtest.sh"
@@ -256,28 +253,14 @@ def http(net, host, port=80, tls_ca=None, path="/"):
     (status, headers, body) or (None, {}, b"") when closed unanswered."""
     with net.home.entered():
         s = socket.create_connection((VPS_IP, port), timeout=10)
-    try:
-        if tls_ca is not None:
-            ctx = ssl.create_default_context(cadata=tls_ca)
-            s = ctx.wrap_socket(s, server_hostname=host)
-        s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
-                   % (path, host)).encode())
-        data = b""
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except (ConnectionResetError, ssl.SSLEOFError):
-                chunk = b""
-            if not chunk:
-                break
-            data += chunk
-    finally:
-        s.close()
-    if not data:
-        return None, {}, b""
-    head, _, body = data.partition(b"\r\n\r\n")
-    line, hdrs = parse_head(head.decode("latin-1"))
-    return int(line.split()[1]), hdrs, body
+    if tls_ca is not None:
+        try:
+            s = ssl.create_default_context(cadata=tls_ca).wrap_socket(
+                s, server_hostname=host)
+        except BaseException:
+            s.close()
+            raise
+    return http_exchange(s, host, path, timeout=30)
 
 
 def served_by(net, host, app, port=80, tls_ca=None):
@@ -478,10 +461,7 @@ def test_add_and_remove_a_tunnel(ct, net, home1):
     f = home_files(ct, "home1", "tun1")
     assert "%s: written" % f[0] in r.stderr, r.stderr
     assert "nginx: reloaded" in r.stderr and "sshd: reloaded" in r.stderr
-    before = d.status()["reloads"]
-    d.send_signal(signal.SIGHUP)
-    d.wait_status(lambda st: st["reloads"] > before, TIMEOUT,
-                  "the reload to be applied")
+    d.reload(timeout=TIMEOUT)
     d.wait_all_up(TIMEOUT)
     served_by(net, "site3.test", home1.app("site3"))
     served_by(net, "secure.test", home1.app("secure"), 443, pebble_root(net))
