@@ -31,7 +31,8 @@ import traceback
 import apps
 import faults
 import harness
-from faults import Relay, learned_session, observe, try_echo
+from faults import Relay, learned_session, try_echo
+from waits import observe
 from harness import WaitTimeout, alloc_port, wait_until
 
 import report

@@ -15,7 +15,8 @@ tunnel; CPU time and wake-ups (context switches) while idle.
 import socket
 import time
 
-from faults import observe, try_echo
+from faults import try_echo
+from waits import observe
 from harness import WaitTimeout
 
 import origins
