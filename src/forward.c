@@ -17,6 +17,7 @@
 #include "json.h"
 #include "log.h"
 #include "loop.h"
+#include "msmath.h"
 #include "resolve.h"
 #include "runtime.h"
 #include "ssherr.h"
@@ -375,7 +376,7 @@ forward_wait_detail(struct forward *f, enum forward_wait why,
 		    "(ClientAlive); retry in %llds", remote,
 		    why == FORWARD_WAIT_STALE_OFF ?
 		    " (reclaim_stale_port is off)" : "",
-		    (long long)(delay + 999) / 1000);
+		    (long long)ms_ceil_s(delay));
 		break;
 	case FORWARD_WAIT_STALE_NOEXEC:
 		delay = MIN(backoff_next(&f->bo), FORWARD_STALE_RETRY_MAX_MS);
@@ -383,7 +384,7 @@ forward_wait_detail(struct forward *f, enum forward_wait why,
 		    "ours that cannot be ended: this account may not run "
 		    "commands (restricted key or ForceCommand); waiting for "
 		    "the server to drop it (ClientAlive); retry in %llds",
-		    remote, (long long)(delay + 999) / 1000);
+		    remote, (long long)ms_ceil_s(delay));
 		break;
 	case FORWARD_WAIT_STALE_KEEPALIVE:
 		delay = MIN(backoff_next(&f->bo), FORWARD_STALE_RETRY_MAX_MS);
@@ -392,7 +393,7 @@ forward_wait_detail(struct forward *f, enum forward_wait why,
 		    "own keepalive to end it (OpenSSH: ClientAliveInterval; "
 		    "Dropbear: -K); retry in %llds", remote,
 		    detail != NULL ? detail : "it is not ours alone",
-		    (long long)(delay + 999) / 1000);
+		    (long long)ms_ceil_s(delay));
 		break;
 	default:
 		delay = backoff_at_cap(&f->bo);
@@ -402,7 +403,7 @@ forward_wait_detail(struct forward *f, enum forward_wait why,
 		    "another program; to allow it, apply `tunnels "
 		    "server-setup --script` on the server, then `tunnels "
 		    "reload`; retry in %llds", remote,
-		    (long long)(delay + 999) / 1000);
+		    (long long)ms_ceil_s(delay));
 		break;
 	}
 	if (f->state == FORWARD_WAITING && f->wait != why)
@@ -720,7 +721,7 @@ forward_summary(const struct forward *f, int64_t now)
 		    "session: ending it", f->name, f->remote.host,
 		    f->remote.port);
 	if (f->state == FORWARD_WAITING && loop_timer_armed(&f->retry)) {
-		left = (f->retry.at_ms - now + 999) / 1000;
+		left = ms_ceil_s(f->retry.at_ms - now);
 		return xasprintf("%s: remote port %s:%d %s, retry in %llds",
 		    f->name, f->remote.host, f->remote.port,
 		    f->wait == FORWARD_WAIT_POLICY ? "refused by the server" :
@@ -779,7 +780,7 @@ forward_status_json(const struct forward *f, struct buf *b, int64_t now)
 		if (loop_timer_armed(&f->retry) &&
 		    f->wait != FORWARD_WAIT_RECLAIM)
 			buf_printf(b, ",\"retry_in_s\":%lld",
-			    (long long)((f->retry.at_ms - now + 999) / 1000));
+			    (long long)ms_ceil_s(f->retry.at_ms - now));
 	}
 	buf_printf(b, ",\"last_error\":");
 	json_str(b, f->last_error);

@@ -1556,7 +1556,7 @@ session_summary(const struct session *s, int64_t now)
 
 	if ((s->state == SESSION_BACKOFF || s->state == SESSION_FAILED) &&
 	    loop_timer_armed(&s->timer)) {
-		left = (s->timer.at_ms - now + 999) / 1000;
+		left = ms_ceil_s(s->timer.at_ms - now);
 		return xasprintf("%s: %s (%s), retry in %llds", s->name,
 		    session_state_names[s->state],
 		    s->last_error ? s->last_error : "?",
@@ -1604,7 +1604,7 @@ session_status_json(const struct session *s, struct buf *b, int64_t now)
 	if ((s->state == SESSION_BACKOFF || s->state == SESSION_FAILED) &&
 	    loop_timer_armed(&s->timer))
 		buf_printf(b, ",\"retry_in_s\":%lld",
-		    (long long)((s->timer.at_ms - now + 999) / 1000));
+		    (long long)ms_ceil_s(s->timer.at_ms - now));
 	buf_printf(b, ",\"last_error\":");
 	json_str(b, s->last_error);
 	buf_printf(b, "}");
