@@ -5,6 +5,7 @@ an epoll echo server in its own process (thousands of connections).
 """
 
 import selectors
+import tempfile
 import subprocess
 import sys
 from pathlib import Path
@@ -37,12 +38,12 @@ def nginx_origin(world):
     log, unlimited keep-alive requests (so keep-alive runs measure reused
     connections, not nginx's default 1000-request cycling); returns the
     port."""
-    root = world.dir / "www"
-    root.mkdir()
+    # Several sections may each start one in the same world.
+    root = Path(tempfile.mkdtemp(prefix="www-", dir=world.dir))
+    root.chmod(0o755)
     (root / SMALL_FILE).write_bytes(b"<!DOCTYPE html>\n" +
                                     b"x" * (SMALL_SIZE - 17) + b"\n")
-    conf = world.dir / "nginx-conf"
-    conf.mkdir()
+    conf = Path(tempfile.mkdtemp(prefix="nginx-conf-", dir=world.dir))
     port = alloc_port()
     (conf / "origin.conf").write_text(
         "server {\n"
@@ -51,7 +52,7 @@ def nginx_origin(world):
         "\taccess_log off;\n"
         "\tkeepalive_requests 1000000;\n"
         "}\n" % (port, root))
-    Nginx(world, conf, "nginx").start(port)
+    Nginx(world, conf, conf.name.replace("nginx-conf-", "nginx-")).start(port)
     return port
 
 
