@@ -272,3 +272,30 @@ class FakeControl:
             os.unlink(self.path)
         except FileNotFoundError:
             pass
+
+
+class GatedSink(App):
+    """Reads each connection to EOF once the gate is open (set at once
+    unless gate_open=False), counting what arrived in self.received, then
+    replies "<bytes> <sha256>"."""
+
+    def __init__(self, gate_open=True, **kw):
+        super().__init__(**kw)
+        self.gate = threading.Event()
+        if gate_open:
+            self.gate.set()
+        self.received = 0
+        self.count_lock = threading.Lock()
+
+    def handle(self, c, n):
+        self.gate.wait(300)
+        h, size = hashlib.sha256(), 0
+        while True:
+            b = c.recv(1 << 18)
+            if not b:
+                break
+            h.update(b)
+            size += len(b)
+            with self.count_lock:
+                self.received += len(b)
+        c.sendall(b"%d %s\n" % (size, h.hexdigest().encode()))

@@ -8,7 +8,6 @@ import hashlib
 import os
 import select
 import socket
-import threading
 import time
 
 import pytest
@@ -33,26 +32,6 @@ def rss(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS for %d" % pid)
-
-
-class GatedSink(apps.App):
-    """Reads nothing until the gate opens, then reads to EOF and replies
-    "<bytes> <sha256>"."""
-
-    def __init__(self, **kw):
-        super().__init__(**kw)
-        self.gate = threading.Event()
-
-    def handle(self, c, n):
-        self.gate.wait(120)
-        h, size = hashlib.sha256(), 0
-        while True:
-            b = c.recv(1 << 16)
-            if not b:
-                break
-            h.update(b)
-            size += len(b)
-        c.sendall(b"%d %s\n" % (size, h.hexdigest().encode()))
 
 
 class CountingSource(apps.App):
@@ -104,7 +83,7 @@ def settled(read_count, quiet=1.0, timeout=30.0, what="writer to stall"):
 
 
 def test_slow_local_reader_stops_the_remote_client(world):
-    sink = world.app(GatedSink())
+    sink = world.app(apps.GatedSink(gate_open=False))
     world.on_cleanup(sink.gate.set)     # never leave its thread waiting
     d, rport = start(world, sink)
     base = rss(d.pid)

@@ -18,7 +18,6 @@ import os
 import selectors
 import socket
 import subprocess
-import threading
 
 import pytest
 
@@ -75,32 +74,6 @@ class Relay:
             self.proc = None
 
 
-class Sink(apps.App):
-    """Reads each connection to EOF once the gate is open, counting, then
-    replies "<bytes> <sha256>"."""
-
-    def __init__(self, gate_open=True, **kw):
-        super().__init__(**kw)
-        self.gate = threading.Event()
-        if gate_open:
-            self.gate.set()
-        self.received = 0
-        self.count_lock = threading.Lock()
-
-    def handle(self, c, n):
-        self.gate.wait(300)
-        h, size = hashlib.sha256(), 0
-        while True:
-            b = c.recv(1 << 18)
-            if not b:
-                break
-            h.update(b)
-            size += len(b)
-            with self.count_lock:
-                self.received += len(b)
-        c.sendall(b"%d %s\n" % (size, h.hexdigest().encode()))
-
-
 def start(world, sink, **server):
     """sshd behind the relay, and the daemon with one tunnel to sink."""
     sshd = world.sshd("sshd1")
@@ -150,7 +123,7 @@ def upload_then_check(d, rport, sink, blocks):
 
 
 def test_upload_grows_the_window(world):
-    sink = world.app(Sink())
+    sink = world.app(apps.GatedSink())
     d, rport = start(world, sink)
     st = upload_then_check(d, rport, sink, 64)
     t = d.find(st, "tunnels", "t1")
@@ -232,7 +205,7 @@ def release_bin(monkeypatch):
 
 
 def test_stalled_app_never_grows_a_window(world, release_bin):
-    sink = world.app(Sink(gate_open=False))
+    sink = world.app(apps.GatedSink(gate_open=False))
     world.on_cleanup(sink.gate.set)     # never leave its threads waiting
     d, rport = start(world, sink)
     before = rss(d.pid)
@@ -256,7 +229,7 @@ def test_stalled_app_never_grows_a_window(world, release_bin):
 
 
 def test_max_receive_window_zero_turns_it_off(world):
-    sink = world.app(Sink())
+    sink = world.app(apps.GatedSink())
     d, rport = start(world, sink, max_receive_window=0)
     st = upload_then_check(d, rport, sink, 48)
     t = d.find(st, "tunnels", "t1")
