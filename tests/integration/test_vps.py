@@ -30,7 +30,8 @@ import faults
 import harness
 from harness import REPO, SSH, alloc_port, run_cli, wait_until
 from nginx_apps import HeaderEcho, http_exchange
-from test_systemd import Container
+# _logs_on_failure: test_systemd's autouse fixture, on this module's net.
+from test_systemd import Container, _logs_on_failure  # noqa: F401
 
 SDTEST = REPO / "tests" / "systemd" / "sdtest.sh"
 SD_ENV = {"SDTEST_PROFILE": "vps"}
@@ -167,15 +168,6 @@ def ct(net):
         yield c
     finally:
         sdtest("down")
-
-
-@pytest.fixture(autouse=True)
-def _logs_on_failure(request, net):
-    request.node._tunnels_world = net.world
-    yield
-    rep = getattr(request.node, "rep_call", None)
-    if rep is not None and rep.failed:
-        net.failed.append(request.node.name)
 
 
 # ---------------------------------------------------------------------------
