@@ -1346,16 +1346,23 @@ session_goodbye(struct session *s)
 	return 1;
 }
 
-/* Discard what the server still sends; 1 once it closed its side. */
+/*
+ * Discard what the server still sends; 1 once it closed its side. At most
+ * 64 KiB per call (else errno EAGAIN): a server that keeps sending cannot
+ * hold the caller past its deadline.
+ */
 static int
 session_goodbye_eof(struct session *s)
 {
 	char	buf[4096];
-	ssize_t	n;
+	ssize_t	n = -1;
+	int	i;
 
-	while ((n = read(s->link.fd, buf, sizeof buf)) > 0)
-		;
-	return n == 0;
+	for (i = 0; i < 16; i++)
+		if ((n = read(s->link.fd, buf, sizeof buf)) <= 0)
+			return n == 0;
+	errno = EAGAIN;
+	return 0;
 }
 
 /*
