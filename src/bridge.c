@@ -45,6 +45,12 @@
 #define BRIDGE_BUF_SIZE		(64 * 1024)
 /* libssh2 sends at most this much per channel_write call (rule 6). */
 #define BRIDGE_WRITE_MAX	32700
+/*
+ * What one connection moves per direction in one visit, at most: a busy
+ * connection moves what has arrived without a sweep of every other
+ * connection per buffer-full, yet cannot hold the others up for long.
+ */
+#define BRIDGE_VISIT_MAX	(1024 * 1024)
 
 /* A fixed-size byte queue, allocated only while it holds data. */
 struct bridge_buf {
@@ -530,14 +536,14 @@ bridge_grant(struct bridge *b, struct sweep *sw, size_t got)
 
 	if (b->closing || b->remote_eof)
 		return SSH_OK;
-	r.avail = bridge_granted(b);
 	if (bridge_window_stalled(b, sw)) {
 		if (!b->win.stalled)
-			window_stall(&b->win, r.avail);
+			window_stall(&b->win, bridge_granted(b));
 		return SSH_OK;
 	}
 	if (got == 0)
 		return SSH_OK;
+	r.avail = bridge_granted(b);
 	/* A reload may have changed the ceiling. */
 	window_set_ceiling(&b->win, b->wl->ceiling);
 	r.now_ms = sw->now;
@@ -558,9 +564,54 @@ bridge_grant(struct bridge *b, struct sweep *sw, size_t got)
 }
 
 /*
- * Phase 1: channel -> to_local, until the transport has nothing new for
- * us or to_local is full (then the channel's window does the
- * backpressure); new bytes and the remote EOF go out to the local side.
+ * Give to_local memory for a read: the sweep's spare buffer when it has
+ * none (so that looking at an idle connection allocates nothing).
+ */
+static void
+bridge_rx_take(struct bridge *b, struct sweep *sw)
+{
+	if (b->to_local.mem != NULL)
+		return;
+	if (*sw->spare == NULL)
+		*sw->spare = xmalloc(BRIDGE_BUF_SIZE);
+	b->to_local.mem = *sw->spare;
+	b->to_local.off = 0;
+	*sw->spare = NULL;
+}
+
+/* An empty to_local gives its memory back (to the spare, else freed). */
+static void
+bridge_rx_give(struct bridge *b, struct sweep *sw)
+{
+	if (b->to_local.len > 0 || b->to_local.mem == NULL)
+		return;
+	if (*sw->spare == NULL)
+		*sw->spare = b->to_local.mem;
+	else
+		free(b->to_local.mem);
+	b->to_local.mem = NULL;
+	b->to_local.off = 0;
+}
+
+/*
+ * to_local is full: pass it on to the local socket, so that this visit
+ * can read on; 0 when the socket takes nothing more (or the visit has
+ * moved its share: the other connections wait for this one).
+ */
+static int
+bridge_rx_flush(struct bridge *b, size_t got)
+{
+	if (b->wblocked || got >= BRIDGE_VISIT_MAX)
+		return 0;
+	(void)bridge_local_write(b);
+	return bridge_buf_room(&b->to_local, 1) > 0;
+}
+
+/*
+ * Phase 1: channel -> to_local -> local socket, until the transport has
+ * nothing new for us, the local socket is full (then the channel's
+ * window does the backpressure) or the visit has moved its share; the
+ * remote EOF goes out to the local side.
  */
 static enum ssh_step
 bridge_from_channel(struct bridge *b, struct sweep *sw)
@@ -569,10 +620,13 @@ bridge_from_channel(struct bridge *b, struct sweep *sw)
 	size_t	room, got = 0;
 
 	while (!b->closing && !b->remote_eof && b->rx_seen != *sw->rx_gen) {
-		bridge_buf_alloc(&b->to_local);
+		bridge_rx_take(b, sw);
 		room = bridge_buf_room(&b->to_local, 1);
-		if (room == 0)
+		if (room == 0) {
+			if (bridge_rx_flush(b, got))
+				continue;
 			break;
+		}
 		n = libssh2_channel_read(b->ch, b->to_local.mem +
 		    b->to_local.off + b->to_local.len, room);
 		if (n == LIBSSH2_ERROR_EAGAIN) {
@@ -600,24 +654,20 @@ bridge_from_channel(struct bridge *b, struct sweep *sw)
 			return SSH_DEAD;
 		break;
 	}
-	if (b->to_local.len == 0 && b->to_local.mem != NULL) {
-		free(b->to_local.mem);
-		b->to_local.mem = NULL;
-		b->to_local.off = 0;
-	}
 	/* New bytes for the local side, or its half-close, go out now. */
 	if ((got > 0 && !b->wblocked) || (b->remote_eof && !b->local_shut))
 		if (bridge_local_write(b))
 			sw->progress = 1;
+	bridge_rx_give(b, sw);
 	return bridge_grant(b, sw, got);
 }
 
 /*
- * Phase 2: to_remote -> channel, as far as the peer's window and the SSH
- * socket's queue allow; then the local socket may fill to_remote again.
+ * to_remote -> channel, as far as the peer's window and the SSH socket's
+ * queue allow; *sent counts what went.
  */
 static enum ssh_step
-bridge_to_channel(struct bridge *b, struct sweep *sw)
+bridge_tx_write(struct bridge *b, struct sweep *sw, size_t *sent)
 {
 	ssize_t	n;
 
@@ -640,6 +690,7 @@ bridge_to_channel(struct bridge *b, struct sweep *sw)
 		if (n > 0) {
 			bridge_buf_consume(&b->to_remote, (size_t)n);
 			b->stats->bytes_out += (uint64_t)n;
+			*sent += (size_t)n;
 			sw->progress = 1;
 			continue;
 		}
@@ -648,11 +699,32 @@ bridge_to_channel(struct bridge *b, struct sweep *sw)
 			return SSH_DEAD;
 		break;
 	}
-	/* Room again in to_remote: resume reading the local socket. */
-	if (b->rfull && b->to_remote.len < BRIDGE_BUF_SIZE) {
+	return SSH_OK;
+}
+
+/*
+ * Phase 2: to_remote -> channel; whenever that makes room, the local
+ * socket fills to_remote again and the visit goes on, until the socket,
+ * the window or the SSH socket's queue stops it, or the visit has moved
+ * its share.
+ */
+static enum ssh_step
+bridge_to_channel(struct bridge *b, struct sweep *sw)
+{
+	size_t	sent = 0;
+
+	for (;;) {
+		if (bridge_tx_write(b, sw, &sent) == SSH_DEAD)
+			return SSH_DEAD;
+		/* Room again in to_remote: resume reading the local socket. */
+		if (!b->rfull || b->to_remote.len >= BRIDGE_BUF_SIZE)
+			break;
 		b->rfull = 0;
-		if (bridge_local_read(b))
-			sw->progress = 1;
+		if (!bridge_local_read(b))
+			break;
+		sw->progress = 1;
+		if (sent >= BRIDGE_VISIT_MAX || b->to_remote.len == 0)
+			break;
 	}
 	return SSH_OK;
 }

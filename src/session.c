@@ -117,6 +117,7 @@ struct session {
 	size_t				  nfw, capfw;
 	struct forward_limits		  conns;	/* max_connections */
 	int64_t				  rtt_ms;	/* least seen; 0: none */
+	char				 *rx_spare;	/* sweep.spare */
 	size_t				  mem_peak;	/* of connections gone */
 
 	/*
@@ -523,6 +524,8 @@ session_teardown(struct session *s)
 	memset(&s->open, 0, sizeof s->open);
 	memset(&s->wait_probe, 0, sizeof s->wait_probe);
 	memset(&s->wait_reclaim, 0, sizeof s->wait_reclaim);
+	free(s->rx_spare);
+	s->rx_spare = NULL;
 	if (s->ss != NULL) {
 		/* Freeing must not fail for the cap it is freeing. */
 		sshmem_set_cap(&s->mem, 0);
@@ -1140,6 +1143,7 @@ session_run(struct session *s, uint32_t events)
 	sw.listen = &s->listen;
 	sw.open = &s->open;
 	sw.rtt_ms = &s->rtt_ms;
+	sw.spare = &s->rx_spare;
 	if (session_run_forwards(s, &sw) == SSH_DEAD)
 		goto dead;
 	if (s->refresh) {

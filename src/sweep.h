@@ -52,6 +52,12 @@ struct sweep {
 	 * round trips (tcpip-forward, the probe's channel open); 0: unknown.
 	 */
 	int64_t		*rtt_ms;
+	/*
+	 * One empty receive buffer the session's connections share: a
+	 * connection with nothing buffered reads into it and keeps it only
+	 * if data came, so that looking at an idle one allocates nothing.
+	 */
+	char		**spare;
 	int		 progress;	/* anything moved this round */
 };
 
