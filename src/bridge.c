@@ -806,11 +806,15 @@ bridge_stalled(const struct bridge *b)
 	    (b->connecting || b->wblocked);
 }
 
-/* The window granted up to now (the base until it grows). */
+/*
+ * The window granted up to now (the base until it grows). A reload that
+ * lowered the ceiling reaches the policy at the channel's next read
+ * (bridge_grant): status shows it at once, an idle channel included.
+ */
 uint32_t
 bridge_window(const struct bridge *b)
 {
-	return b->win.target;
+	return MIN(b->win.target, MAX(b->wl->ceiling, b->win.base));
 }
 
 /* Close this connection at the next step (its tunnel is going away). */

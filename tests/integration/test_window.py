@@ -8,7 +8,14 @@ delay_relay.c; this kernel has no netem):
   - uploads into a local app that never reads never grow a window, hold
     no budget, keep the daemon's memory bounded and are not shed; every
     byte arrives once the app reads;
-  - max_receive_window: 0 turns it off.
+  - max_receive_window: 0 turns it off;
+  - a reload changes max_receive_window of the running session (no
+    reconnect: s1's connects and sshd session process stay, the tunnel
+    stays up): raised from 0, a new upload's window grows past 2 MiB;
+    lowered under a grown window (its upload paused at the reload, then
+    resumed), status never shows the tunnel's window above the new
+    ceiling, what the server may still send falls within it, and the
+    upload arrives intact.
 
 No timing is asserted: only what status and the bytes say.
 """
@@ -18,6 +25,7 @@ import os
 import selectors
 import socket
 import subprocess
+import threading
 
 import pytest
 
@@ -75,19 +83,24 @@ class Relay:
 
 
 def start(world, sink, **server):
-    """sshd behind the relay, and the daemon with one tunnel to sink."""
+    """sshd behind the relay, and the daemon with one tunnel to sink.
+    Returns (daemon, remote port, rewrite): rewrite(**server) writes the
+    config again with these server settings instead (then d.reload())."""
     sshd = world.sshd("sshd1")
     relay = Relay(world, sshd.port, RTT_MS)
     kh = world.known_hosts(sshd.known_hosts_line(port=relay.port))
     rport = alloc_port()
-    srv = world.server_cfg(sshd, known_hosts=kh, port=relay.port, **server)
-    cfg, _ = world.write_config(
-        {"s1": srv},
-        [{"name": "t1", "server": "s1", "remote": rport,
-          "local": sink.local}])
-    d = world.daemon(cfg)
+
+    def rewrite(**over):
+        srv = world.server_cfg(sshd, known_hosts=kh, port=relay.port,
+                               **over)
+        return world.write_config(
+            {"s1": srv},
+            [{"name": "t1", "server": "s1", "remote": rport,
+              "local": sink.local}])[0]
+    d = world.daemon(rewrite(**server))
     d.wait_tunnel("t1", "up", 20)
-    return d, rport
+    return d, rport, rewrite
 
 
 def reply_of(s):
@@ -106,12 +119,13 @@ def upload_then_check(d, rport, sink, blocks):
     """Send blocks MiB; once the sink has them all (the connection still
     open), return the tunnel's status; then check the sink's reply."""
     h = hashlib.sha256()
+    had = sink.received
     s = connect(rport, timeout=60)
     for i in range(blocks):
         p = payload(i)
         h.update(p)
         s.sendall(p)
-    wait_until(lambda: sink.received >= blocks * MiB, 120,
+    wait_until(lambda: sink.received >= had + blocks * MiB, 120,
                "the sink to receive %d MiB" % blocks)
     st = d.status()
     s.shutdown(socket.SHUT_WR)
@@ -124,7 +138,7 @@ def upload_then_check(d, rport, sink, blocks):
 
 def test_upload_grows_the_window(world):
     sink = world.app(apps.GatedSink())
-    d, rport = start(world, sink)
+    d, rport, _ = start(world, sink)
     st = upload_then_check(d, rport, sink, 64)
     t = d.find(st, "tunnels", "t1")
     srv = d.find(st, "servers", "s1")
@@ -207,7 +221,7 @@ def release_bin(monkeypatch):
 def test_stalled_app_never_grows_a_window(world, release_bin):
     sink = world.app(apps.GatedSink(gate_open=False))
     world.on_cleanup(sink.gate.set)     # never leave its threads waiting
-    d, rport = start(world, sink)
+    d, rport, _ = start(world, sink)
     before = rss(d.pid)
     socks, sent = stalled_uploads(rport, STALLED_CONNS, STALLED_SIZE)
     world.on_cleanup(lambda: [s.close() for s in socks])
@@ -230,9 +244,147 @@ def test_stalled_app_never_grows_a_window(world, release_bin):
 
 def test_max_receive_window_zero_turns_it_off(world):
     sink = world.app(apps.GatedSink())
-    d, rport = start(world, sink, max_receive_window=0)
+    d, rport, _ = start(world, sink, max_receive_window=0)
     st = upload_then_check(d, rport, sink, 48)
     t = d.find(st, "tunnels", "t1")
     assert d.find(st, "servers", "s1")["rtt_ms"] >= 40
     assert t["receive_window_max"] == BASE, t
     assert st["receive_window_budget"]["used"] == 0, st
+
+
+def same_session(d, before, pid):
+    """The session and tunnel t1 of status `before` are still the ones
+    running: no reconnect (s1's connects, its sshd session process), the
+    tunnel up all along (its since_s did not restart)."""
+    st = d.status()
+    srv, t = d.server("s1", st), d.tunnel("t1", st)
+    assert srv["connects"] == 1 and srv["state"] == "up", srv
+    assert srv["server_pid"] == pid, srv
+    assert t["state"] == "up", t
+    assert t["since_s"] >= d.tunnel("t1", before)["since_s"], t
+    return st
+
+
+def server_pid(d):
+    """s1's sshd session process, once learned over exec."""
+    st = d.wait_status(lambda st: isinstance(
+        d.server("s1", st).get("server_pid"), int), 20,
+        "server s1 to learn its server-side session pid")
+    return d.server("s1", st)["server_pid"]
+
+
+def test_reload_raises_the_ceiling_of_a_running_session(world):
+    sink = world.app(apps.GatedSink())
+    d, rport, rewrite = start(world, sink, max_receive_window=0)
+    pid = server_pid(d)
+    st = upload_then_check(d, rport, sink, 48)
+    assert d.find(st, "servers", "s1")["rtt_ms"] >= 40
+    assert d.tunnel("t1", st)["receive_window_max"] == BASE, st
+    before = d.wait_status(lambda st: d.tunnel("t1", st)
+                           ["active_connections"] == 0, 20,
+                           "connection gone")
+
+    rewrite(max_receive_window="16MiB")
+    d.reload()
+    same_session(d, before, pid)
+    st = upload_then_check(d, rport, sink, 48)
+    t = d.tunnel("t1", st)
+    assert BASE < t["receive_window_max"] <= 16 * MiB, t
+    assert t["total_connections"] == 2, t   # the same forward counted on
+    assert st["receive_window_budget"]["used"] > 0, st
+    same_session(d, before, pid)
+
+
+class Upload(threading.Thread):
+    """One connection to port sending payload blocks until finish(),
+    pausing while `go` is clear (then `idle` is set); its sha256 and size
+    are what the sink must reply."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.sock = connect(port, timeout=60)
+        self.hash = hashlib.sha256()
+        self.sent = 0
+        self.error = None
+        self.stop = threading.Event()
+        self.go = threading.Event()
+        self.idle = threading.Event()
+        self.go.set()
+
+    def run(self):
+        try:
+            while not self.stop.is_set():
+                if not self.go.is_set():
+                    self.idle.set()
+                    self.go.wait(120)
+                    self.idle.clear()
+                    continue
+                p = payload(self.sent // MiB)
+                self.sock.sendall(p)
+                self.hash.update(p)
+                self.sent += len(p)
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError as e:
+            self.error = e
+
+    def abort(self):
+        """Stop sending (cleanup: the thread ends, paused or not)."""
+        self.stop.set()
+        self.go.set()
+
+    def finish(self):
+        """Stop sending, half-close; returns (bytes sent, sha256)."""
+        self.abort()
+        self.join(120)
+        assert not self.is_alive(), "the upload did not finish sending"
+        assert self.error is None, self.error
+        return self.sent, self.hash.hexdigest()
+
+
+def test_reload_lowers_the_ceiling_of_a_grown_window(world):
+    low = 4 * MiB
+    sink = world.app(apps.GatedSink())
+    d, rport, rewrite = start(world, sink)
+    pid = server_pid(d)
+    up = Upload(rport)
+    world.on_cleanup(up.abort)
+    world.on_cleanup(up.sock.close)
+    up.start()
+    before = d.wait_status(lambda st: d.tunnel("t1", st)
+                           ["receive_window_max"] > low, 60,
+                           "the upload's window to grow past 4 MiB")
+    # Paused at the reload, with all it sent read: no read of the
+    # channel applies the new ceiling before status shows it.
+    up.go.clear()
+    wait_until(lambda: up.idle.is_set() and sink.received >= up.sent, 60,
+               "the paused upload to arrive")
+    st = d.status()
+    assert d.tunnel("t1", st)["receive_window_max"] > low, st
+    assert d.server("s1", st)["receive_window_used"] > low - BASE, st
+
+    rewrite(max_receive_window="4MiB")
+    samples = [d.reload()]
+    up.go.set()
+    mark = sink.received
+
+    def sample(done):
+        samples.append(d.status())
+        return done()
+    # 32 MiB more under the new ceiling, then the rest of the upload.
+    wait_until(lambda: sample(lambda: sink.received >= mark + 32 * MiB),
+               120, "32 MiB more to arrive after the reload")
+    sent, digest = up.finish()
+    wait_until(lambda: sample(lambda: sink.received >= sent), 120,
+               "the whole upload to arrive")
+    # What the server may still send is within the new ceiling too: the
+    # window granted beyond the base is charged to the budget.
+    used = d.server("s1", samples[-1])["receive_window_used"]
+    assert used <= low - BASE, samples[-1]
+    assert reply_of(up.sock) == (sent, digest)
+    up.sock.close()
+    over = [d.tunnel("t1", st) for st in samples
+            if d.tunnel("t1", st)["receive_window_bytes"] > low]
+    assert not over, "over the new ceiling after the reload: %s" % over[:3]
+    assert all(d.tunnel("t1", st)["active_connections"] == 1
+               for st in samples)
+    same_session(d, before, pid)
