@@ -40,6 +40,12 @@
  */
 #define WINDOW_EARLY_RTT_MS	10
 
+/*
+ * The most one step multiplies a window by: from libssh2's 2 MiB to the
+ * default 16 MiB ceiling in one round trip on a fast path.
+ */
+#define WINDOW_STEP_MAX		8
+
 /* Set up a channel's window at libssh2's base; budgets may be NULL. */
 void
 window_init(struct window *w, struct window_budget *daemon,
@@ -94,7 +100,11 @@ window_limit(const struct window *w)
 
 /*
  * Once per round trip: when the channel consumed at least half its
- * window in it, the window is what limits it: double it (within limits).
+ * window in it, the window is what limits it. It grows to twice what the
+ * channel would consume in a round trip at the rate it consumed so far
+ * (an estimate of the path's bandwidth-delay product, as TCP's receive
+ * autotuning sizes its buffer from what arrives in a round trip), and at
+ * least doubles; within its limits, and at most WINDOW_STEP_MAX times.
  */
 static void
 window_round(struct window *w, const struct window_read *r)
@@ -114,11 +124,13 @@ window_round(struct window *w, const struct window_read *r)
 	if (elapsed < r->rtt_ms && (r->rtt_ms < WINDOW_EARLY_RTT_MS ||
 	    w->epoch_bytes < w->target / 2))
 		return;
-	per_rtt = w->epoch_bytes;
-	if (elapsed >= r->rtt_ms)
-		per_rtt = per_rtt * (uint64_t)r->rtt_ms / (uint64_t)elapsed;
+	/* What a round trip at this rate brings (a burst: at least 1 ms). */
+	per_rtt = w->epoch_bytes * (uint64_t)r->rtt_ms /
+	    (uint64_t)MAX(elapsed, 1);
 	if (per_rtt >= w->target / 2) {
-		grown = MIN((uint64_t)w->target * 2, window_limit(w));
+		grown = MAX((uint64_t)w->target * 2, per_rtt * 2);
+		grown = MIN(grown, (uint64_t)w->target * WINDOW_STEP_MAX);
+		grown = MIN(grown, window_limit(w));
 		if (grown > w->target) {
 			w->target = (uint32_t)grown;
 			w->grows++;
@@ -138,11 +150,13 @@ window_on_read(struct window *w, const struct window_read *r)
 {
 	w->stalled = 0;
 	if (w->epoch_ms < 0 || r->now_ms < w->epoch_ms) {
+		/* These bytes went before the epoch: not part of its rate. */
 		w->epoch_ms = r->now_ms;
 		w->epoch_bytes = 0;
+	} else {
+		w->epoch_bytes += r->n;
+		window_round(w, r);
 	}
-	w->epoch_bytes += r->n;
-	window_round(w, r);
 	window_charge(w, r->avail);
 	/* Adjust in steps of a quarter window: fewer, larger packets. */
 	if (w->target > w->base && r->avail < w->target - w->target / 4)
