@@ -71,11 +71,19 @@ link_recv(struct link *l, int64_t now, int fd, void *buf, size_t len,
 
 	if (fd == l->fd && l->rx_empty)
 		return -EAGAIN;
+	if (fd == l->fd && l->rx_capped) {
+		/* The round's share is read: the socket stays readable. */
+		if (l->rx_left == 0)
+			return -EAGAIN;
+		len = MIN(len, l->rx_left);
+	}
 	n = recv(fd, buf, len, flags);
 	if (n > 0) {
 		if (fd == l->fd) {
 			l->last_rx_ms = now;
 			l->rx_gen++;
+			if (l->rx_capped)
+				l->rx_left -= (size_t)n;
 		}
 		return n;
 	}
@@ -156,6 +164,24 @@ link_writable(struct link *l)
 		return 0;
 	l->waiting = 0;
 	return 1;
+}
+
+/*
+ * From now on read at most bytes off the socket until link_rx_uncap: the
+ * level-triggered readiness brings the next round for the rest.
+ */
+void
+link_rx_cap(struct link *l, size_t bytes)
+{
+	l->rx_capped = 1;
+	l->rx_left = bytes;
+}
+
+/* Read without a bound again. */
+void
+link_rx_uncap(struct link *l)
+{
+	l->rx_capped = 0;
 }
 
 /* The kernel has something for us again (or an error to report). */

@@ -20,6 +20,8 @@ struct link {
 	struct buf	out;		/* whole packets not yet written */
 	int		out_errno;	/* a write failed */
 	int		waiting;	/* a writer stopped for room */
+	int		rx_capped;	/* a service round: rx_left applies */
+	size_t		rx_left;	/* bytes this round may still read */
 };
 
 void	 link_init(struct link *);
@@ -38,6 +40,12 @@ int	 link_flush(struct link *);
  */
 int	 link_congested(const struct link *);
 void	 link_wait(struct link *);
+/*
+ * Bound what one service round reads off the socket (libssh2 decrypts
+ * everything it can read before any channel sees a byte), or lift it.
+ */
+void	 link_rx_cap(struct link *, size_t);
+void	 link_rx_uncap(struct link *);
 /* 1 (once) if a writer waited and the queue is below the mark again. */
 int	 link_writable(struct link *);
 /* epoll reported input (or an error): recv must look again. */

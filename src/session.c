@@ -62,6 +62,8 @@
  * cap would otherwise answer by dropping the whole session.
  */
 #define SESSION_SHED_DIV	2
+/* What one service round reads off the socket at most (session_run). */
+#define SESSION_RX_ROUND	(1024 * 1024)
 /* After ending a stale session, re-requests are retried quickly this long. */
 #define SESSION_QUICK_RETRY_MS	3000
 
@@ -1124,7 +1126,7 @@ session_run_forwards(struct session *s, struct sweep *sw)
 
 /* The session is up: the forwards, then the reclaim job and the probe. */
 static void
-session_run(struct session *s, uint32_t events)
+session_run_round(struct session *s, uint32_t events)
 {
 	struct sweep	 sw;
 	char		*cause;
@@ -1172,6 +1174,20 @@ session_run(struct session *s, uint32_t events)
 dead:
 	session_fail(s, SESSION_FAIL_LOST, s->disconnect_msg ?
 	    s->disconnect_msg : "connection lost");
+}
+
+/*
+ * One service round of an up session, reading at most SESSION_RX_ROUND
+ * bytes off the socket: libssh2 decrypts all it can read before it hands
+ * a channel anything, so an unbounded read of a large window's worth
+ * would hold every connection up for its whole length.
+ */
+static void
+session_run(struct session *s, uint32_t events)
+{
+	link_rx_cap(&s->link, SESSION_RX_ROUND);
+	session_run_round(s, events);
+	link_rx_uncap(&s->link);
 }
 
 /*

@@ -41,10 +41,10 @@
 #define WINDOW_EARLY_RTT_MS	10
 
 /*
- * The most one step multiplies a window by: from libssh2's 2 MiB to the
- * default 16 MiB ceiling in one round trip on a fast path.
+ * The most one step multiplies a window by: from libssh2's 2 MiB to a
+ * 32 MiB ceiling in one round trip on a fast path.
  */
-#define WINDOW_STEP_MAX		8
+#define WINDOW_STEP_MAX		16
 
 /* Set up a channel's window at libssh2's base; budgets may be NULL. */
 void

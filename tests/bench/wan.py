@@ -21,6 +21,9 @@ accepted for STALL_S, bounded by a deadline).
 Expected today: both sides capped by the 2 MiB SSH channel window per
 round trip (upload: the client's receive window; download: sshd's).
 At 0 ms the relay's own cost is measured against a direct connection.
+
+WAN_SERVER="key=value ..." adds server keys to the daemon's config (e.g.
+"max_receive_window=32MiB max_session_memory=128MiB": a larger ceiling).
 """
 
 import os
@@ -246,10 +249,16 @@ def start_side(ctx, key, app_ports, port, kh, tag=""):
     d = start_tunnels(w, sshd, [
         one_tunnel(r, "127.0.0.1:%d" % lp, "t%d" % i)
         for i, (r, lp) in enumerate(fwd)], name=name, port=port,
-        known_hosts=kh)
+        known_hosts=kh, **server_keys())
     d.wait_tunnel("t0", "up", 20)
     d.wait_tunnel("t1", "up", 20)
     return Side(key, "tunnels", d.pid, (r1, r2), d.teardown)
+
+
+def server_keys():
+    """The server keys WAN_SERVER adds ("key=value ..."), as a dict."""
+    return dict(kv.split("=", 1) for kv in
+                os.environ.get("WAN_SERVER", "").split())
 
 
 def median(xs):
