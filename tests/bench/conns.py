@@ -6,7 +6,11 @@ PENDING_MAX handshakes in flight (sshd's forward listener has a backlog of
 connection open. Once all are open at the same time, every connection
 sends a second line and reads its echo (all at once), then all close.
 Reported: errors of every kind, the daemon's (or ssh's) peak RSS (VmHWM),
-the time to open them all and the time of the all-at-once round.
+the time to open them all and the time of the all-at-once round; then,
+while all of them are still held, bulk throughput (iperf3, BULK_S each
+way) through a second forward of the same SSH connection: what a busy
+connection gets next to thousands of idle ones (sshd, too, looks at every
+channel of the connection on each turn of its loop).
 """
 
 import errno
@@ -19,12 +23,14 @@ from harness import alloc_port
 
 import origins
 import report
+from throughput import iperf_run
 from sides import (SSH_DEFAULT, cpu_seconds, one_tunnel, start_ssh,
                    start_tunnels, status_kib, stop_tree, total_cpu)
 
 SECTION = "concurrent connections"
 PENDING_MAX = 100
 STALL_S = 30.0       # no progress for this long: the rest count as timeouts
+BULK_S = 3           # each iperf3 run while all are held
 
 
 class Conn:
@@ -200,8 +206,9 @@ class Client:
         self.sel.close()
 
 
-def hold(port, n):
-    """Run the three phases; the figures."""
+def hold(port, n, held_then=None):
+    """Run the three phases, calling held_then() after the round while
+    all are still open; the figures."""
     cl = Client(port, n)
     t0 = time.monotonic()
     try:
@@ -210,6 +217,8 @@ def hold(port, n):
         held = len(cl.held)
         cl.round_all()
         t2 = time.monotonic()
+        if held_then is not None:
+            held_then()
     finally:
         cl.close_all()
     return {"n": n, "held_at_once": held, "round2_ok": cl.round2_ok,
@@ -218,27 +227,40 @@ def hold(port, n):
             "round2_s": t2 - t1}
 
 
-def measure(ctx, pid, port, name):
+def measure(ctx, pid, port, bulk_port, name):
     """Warm up (100 connections), run, read the process's RSS figures
     and the CPU time of the client process, of sshd's sessions and of
-    this benchmark's own client."""
+    this benchmark's own client (up to the end of the round); then the
+    bulk runs while all are held."""
     ctx.log("  %s: %d connections" % (name, ctx.conns))
     hold(port, 100)
     rss0 = status_kib(pid, "VmRSS")
     sessions = ctx.sshd.session_pids()
     cpu0 = (cpu_seconds(pid), total_cpu(sessions), time.process_time())
-    res = hold(port, ctx.conns)
-    cpu1 = (cpu_seconds(pid), total_cpu(sessions), time.process_time())
+    cpu1, bulk, peak = [], {}, []
+
+    def held_then():
+        """The CPU and memory figures end here; then the bulk runs."""
+        cpu1.extend((cpu_seconds(pid), total_cpu(sessions),
+                     time.process_time()))
+        peak.append(status_kib(pid, "VmHWM"))
+        for way in ("upload", "download"):
+            bulk[way] = iperf_run(bulk_port, BULK_S,
+                                  reverse=way == "download")[0]
+    res = hold(port, ctx.conns, held_then)
+    res["bulk_mib_s"] = bulk
     res["cpu_s"], res["sshd_cpu_s"], res["bench_client_cpu_s"] = (
         b - a for a, b in zip(cpu0, cpu1))
     res["rss_before_kib"] = rss0
-    res["rss_peak_kib"] = status_kib(pid, "VmHWM")
+    res["rss_peak_kib"] = peak[0]
     ctx.log("    held %d at once, round 2 ok %d, errors %s, open %.1fs, "
             "round 2 %.1fs, RSS peak %.1f MiB, CPU s: client %.1f, sshd "
             "%.1f, bench client %.1f" % (
                 res["held_at_once"], res["round2_ok"], res["errors"],
                 res["open_s"], res["round2_s"], res["rss_peak_kib"] / 1024,
                 res["cpu_s"], res["sshd_cpu_s"], res["bench_client_cpu_s"]))
+    ctx.log("    bulk while all held: upload %.1f, download %.1f MiB/s" % (
+        res["bulk_mib_s"]["upload"], res["bulk_mib_s"]["download"]))
     return res
 
 
@@ -246,22 +268,25 @@ def run(ctx):
     """The section: ssh -R (default cipher) vs tunnels."""
     w, sshd = ctx.world, ctx.sshd
     echo = origins.EchoOrigin(w).start()
+    iperf = origins.iperf_server(w)
 
-    rport = alloc_port()
-    p = start_ssh(w, sshd, [(rport, echo.port)], SSH_DEFAULT[1],
-                  name="ssh-10k")
+    rport, bport = alloc_port(), alloc_port()
+    p = start_ssh(w, sshd, [(rport, echo.port), (bport, iperf)],
+                  SSH_DEFAULT[1], name="ssh-10k")
     try:
-        ssh = measure(ctx, p.pid, rport, SSH_DEFAULT[0])
+        ssh = measure(ctx, p.pid, rport, bport, SSH_DEFAULT[0])
     finally:
         stop_tree(p)
 
-    rport = alloc_port()
+    rport, bport = alloc_port(), alloc_port()
     # More connections than a tunnel's default max_connections (4096).
     t = dict(one_tunnel(rport, echo.local), max_connections=ctx.conns + 16)
-    d = start_tunnels(w, sshd, [t], name="tun-10k")
+    d = start_tunnels(w, sshd, [t, one_tunnel(bport, "127.0.0.1:%d" % iperf,
+                                              "bulk")], name="tun-10k")
     d.wait_tunnel("t1", "up", 10)
+    d.wait_tunnel("bulk", "up", 10)
     try:
-        tun = measure(ctx, d.pid, rport, "tunnels")
+        tun = measure(ctx, d.pid, rport, bport, "tunnels")
         # Every bridge must end once its client closed.
         st = d.wait_status(lambda st: d.tunnel("t1", st)
                            ["active_connections"] == 0, 60,
@@ -296,5 +321,15 @@ def run(ctx):
                    % PENDING_MAX, "s", report.LOWER, ssh["open_s"],
                    tun["open_s"]),
         report.row(SECTION, "all-at-once echo round over %d" % n, "s",
-                   report.LOWER, ssh["round2_s"], tun["round2_s"]),
-    ]
+                   report.LOWER, ssh["round2_s"], tun["round2_s"],
+                   note="libssh2 looks a channel up by walking the list of "
+                   "all of them for every packet, and reads a channel by "
+                   "walking every queued packet (most of the daemon's time "
+                   "in this round)"),
+    ] + [report.row(SECTION, "%s while all %d are held" % (way, n),
+                    "MiB/s", report.HIGHER, ssh["bulk_mib_s"][way],
+                    tun["bulk_mib_s"][way], "ssh -R",
+                    note="iperf3, %d s, through a second forward of the "
+                    "same SSH connection; sshd's loop visits every channel "
+                    "on each turn" % BULK_S if way == "upload" else None)
+         for way in ("upload", "download")]
