@@ -8,11 +8,12 @@
  * TCP's receive-buffer autotuning (dynamic right-sizing), this grows a
  * channel's window while the window is the limit: once per round trip it
  * looks at what the channel consumed in that round trip, and when that is
- * at least half the window, it doubles the window (on paths of 10 ms
- * and more as soon as half the window is consumed, not a round trip
- * later) — up to the channel's
- * ceiling and while two budgets have room: the daemon's, and the
- * session's (a part of its memory cap, which counts what libssh2 holds).
+ * at least half the window (on paths of 10 ms and more as soon as half
+ * the window is consumed, not a round trip later), it sizes the window to
+ * twice what a round trip at that rate brings, at least doubling it — up
+ * to the channel's ceiling and while two budgets have room: the daemon's,
+ * and the session's (a part of its memory cap, which counts what libssh2
+ * holds).
  *
  * What counts as consumed is what the local program read (the bridge
  * passes the bytes that left the local socket's queue, not those it wrote
