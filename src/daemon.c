@@ -28,7 +28,7 @@
 #include "util.h"
 
 /* Free heap kept for reuse rather than returned to the kernel. */
-#define DAEMON_TRIM_KEEP	(4 * 1024 * 1024)
+#define DAEMON_TRIM_KEEP	(1024 * 1024)
 
 /* The running daemon's top-level objects. */
 struct daemon {
