@@ -13,6 +13,7 @@ import time
 import pytest
 
 import apps
+from faults import rss_bytes
 from harness import REPO, connect, recv_until_eof, wait_until
 
 MiB = 1 << 20
@@ -23,15 +24,6 @@ TOTAL = 64 * MiB
 IN_FLIGHT_MAX = 24 * MiB
 # Daemon RSS growth allowed while a connection is stalled.
 RSS_GROWTH_MAX = 12 * MiB
-
-
-def rss(pid):
-    """Resident set size of pid in bytes."""
-    with open("/proc/%d/status" % pid) as fp:
-        for line in fp:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS for %d" % pid)
 
 
 class CountingSource(apps.App):
@@ -86,7 +78,7 @@ def test_slow_local_reader_stops_the_remote_client(world):
     sink = world.app(apps.GatedSink(gate_open=False))
     world.on_cleanup(sink.gate.set)     # never leave its thread waiting
     d, rport = start(world, sink)
-    base = rss(d.pid)
+    base = rss_bytes(d.pid)
     s = connect(rport, timeout=30)
     s.setblocking(False)
     h = hashlib.sha256()
@@ -109,7 +101,7 @@ def test_slow_local_reader_stops_the_remote_client(world):
     stalled_at = settled(pushed, what="the remote client to be stopped")
     assert stalled_at < IN_FLIGHT_MAX, \
         "%d bytes accepted while the local app reads nothing" % stalled_at
-    grown = rss(d.pid) - base
+    grown = rss_bytes(d.pid) - base
     print("remote client stopped after %d bytes; daemon RSS +%d" %
           (stalled_at, grown))
     assert grown < RSS_GROWTH_MAX, "daemon RSS grew by %d bytes" % grown
@@ -128,7 +120,7 @@ def test_slow_local_reader_stops_the_remote_client(world):
 def test_slow_remote_reader_stops_the_local_service(world):
     src = world.app(CountingSource())
     d, rport = start(world, src)
-    base = rss(d.pid)
+    base = rss_bytes(d.pid)
     s = connect(rport, timeout=30)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
     wait_until(lambda: src.sent > 0, 10, "the source to start sending")
@@ -136,7 +128,7 @@ def test_slow_remote_reader_stops_the_local_service(world):
                          what="the local source to be stopped")
     assert stalled_at < IN_FLIGHT_MAX, \
         "local source pushed %d bytes while nobody reads" % stalled_at
-    grown = rss(d.pid) - base
+    grown = rss_bytes(d.pid) - base
     print("local source stopped after %d bytes; daemon RSS +%d" %
           (stalled_at, grown))
     assert grown < RSS_GROWTH_MAX, "daemon RSS grew by %d bytes" % grown

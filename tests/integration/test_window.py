@@ -30,6 +30,7 @@ import threading
 import pytest
 
 import apps
+from faults import rss_bytes
 from harness import REPO, alloc_port, connect, stop_popen, wait_until
 
 MiB = 1 << 20
@@ -39,15 +40,6 @@ STALLED_CONNS = 10
 STALLED_SIZE = 32 * MiB
 RSS_GROWTH_MAX = 64 * MiB
 BLOCK = os.urandom(MiB)
-
-
-def rss(pid):
-    """Resident set size of pid in bytes."""
-    with open("/proc/%d/status" % pid) as fp:
-        for line in fp:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS for %d" % pid)
 
 
 def payload(i):
@@ -222,12 +214,12 @@ def test_stalled_app_never_grows_a_window(world, release_bin):
     sink = world.app(apps.GatedSink(gate_open=False))
     world.on_cleanup(sink.gate.set)     # never leave its threads waiting
     d, rport, _ = start(world, sink)
-    before = rss(d.pid)
+    before = rss_bytes(d.pid)
     socks, sent = stalled_uploads(rport, STALLED_CONNS, STALLED_SIZE)
     world.on_cleanup(lambda: [s.close() for s in socks])
     st = d.status()
     t = d.find(st, "tunnels", "t1")
-    grown = rss(d.pid) - before
+    grown = rss_bytes(d.pid) - before
     assert t["active_connections"] == STALLED_CONNS, t
     assert t["shed_connections"] == 0, t
     assert t["receive_window_max"] == BASE, t
