@@ -32,14 +32,13 @@ import pytest
 import harness
 from harness import REPO, wait_until
 from nginx_apps import HeaderEcho
-from test_systemd import Container
+from test_systemd import CONTAINER_PATH, Container
 from test_vps import (HOME_IP, VPS_IP, _logs_on_failure, ct,  # noqa
                       net, not_served, pebble_root, requirements,
                       served_by)
 
 SDTEST = REPO / "tests" / "systemd" / "sdtest.sh"
-ENV = ["env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:"
-       "/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8"]
+ENV = ["env", "-i", "PATH=" + CONTAINER_PATH, "HOME=/root", "LANG=C.UTF-8"]
 NAMES = ["proxy.example.com", "blog.example.com", "www.blog.example.com",
          "wiki.example.com"]
 TIMEOUT = 30

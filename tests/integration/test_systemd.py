@@ -52,6 +52,13 @@ def sdtest(*args, timeout=120, check=True):
     return r
 
 
+# What a root login shell on Debian has: commands run in a container
+# find what `make install` put in /usr/local/bin whatever the PATH of the
+# test run (CI may start it with a shorter one).
+CONTAINER_PATH = ("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
+                  "/sbin:/bin")
+
+
 class Container:
     """Commands inside the booted container, via nsenter into its PID 1."""
 
@@ -61,6 +68,7 @@ class Container:
     def run(self, *args, input=None, check=False, timeout=30):
         r = subprocess.run(["nsenter", "-t", str(self.leader), "-a"] +
                            [str(a) for a in args], input=input,
+                           env=dict(os.environ, PATH=CONTAINER_PATH),
                            capture_output=True, timeout=timeout,
                            stdin=None if input is not None
                            else subprocess.DEVNULL)
